@@ -1,0 +1,579 @@
+/*-------------------------------------------------------------------------
+ *
+ * attach.c
+ *	  wt_cache.attach() and wt_cache.detach().
+ *
+ * Both check the caller's rights themselves: they are not SECURITY DEFINER
+ * (inside one, current_user would be the definer), so GetUserId() is the
+ * caller, who must own the table.  Every argument is checked before
+ * anything changes.  The writes (the config row, the triggers) are then
+ * made as the extension's owner, with search_path pinned to pg_catalog, so
+ * neither the caller's rights on wt_cache.tables nor a hostile search_path
+ * matter.  Finally the table's relcache entry is invalidated, so that every
+ * backend reloads its options (config.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "config.h"
+#include "keyenc.h"
+#include "wt_cache.h"
+
+PG_FUNCTION_INFO_V1(wtc_attach);
+PG_FUNCTION_INFO_V1(wtc_detach);
+
+/* Names of the triggers attach creates */
+#define ROW_TRIGGER "wt_cache_capture"
+#define TRUNCATE_TRIGGER "wt_cache_truncate"
+
+/*
+ * Open the table named by the first argument, after checking that the
+ * caller owns it.  Locks it like CREATE TRIGGER does.
+ */
+static Relation
+open_owned_table(FunctionCallInfo fcinfo)
+{
+	Oid			relid;
+	Relation	rel;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table must not be NULL")));
+	relid = PG_GETARG_OID(0);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table with OID %u does not exist", relid)));
+	/* Check ownership before taking a strong lock on someone else's table */
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER,
+					   get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
+	rel = try_relation_open(relid, ShareRowExclusiveLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table with OID %u does not exist", relid)));
+	return rel;
+}
+
+/* Refuse relations wt_cache cannot serve, saying why */
+static void
+check_relkind(Relation rel)
+{
+	const char *name = RelationGetRelationName(rel);
+
+	switch (rel->rd_rel->relkind)
+	{
+		case RELKIND_RELATION:
+			break;
+		case RELKIND_VIEW:
+		case RELKIND_MATVIEW:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is a view", name),
+					 errdetail("wt_cache caches the rows of tables; a view has no rows of its own."),
+					 errhint("Attach the tables the view reads from.")));
+			break;
+		case RELKIND_FOREIGN_TABLE:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is a foreign table", name),
+					 errdetail("Its rows change on another server, where wt_cache cannot see the changes.")));
+			break;
+		case RELKIND_PARTITIONED_TABLE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot attach partitioned table \"%s\"", name),
+					 errdetail("Attaching a partitioned table is not supported yet."),
+					 errhint("Attach each partition, each with its own key_prefix.")));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is not a table", name)));
+	}
+	if (IsCatalogRelation(rel) ||
+		RelationGetNamespace(rel) == get_namespace_oid(WTC_SCHEMA, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot attach system table \"%s\"", name)));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot attach temporary table \"%s\"", name),
+				 errdetail("Only the session that created a temporary table can read it.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot attach unlogged table \"%s\"", name),
+				 errdetail("Crash recovery empties an unlogged table without firing triggers, which would leave its rows in the cache."),
+				 errhint("Make the table logged with ALTER TABLE ... SET LOGGED.")));
+}
+
+/*
+ * Resolve a text[] of column names to attribute numbers, refusing NULLs,
+ * unknown names, system columns and duplicates.
+ */
+static int
+resolve_columns(Relation rel, ArrayType *arr, const char *argname,
+				AttrNumber **attnums)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	*attnums = palloc(sizeof(AttrNumber) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		char	   *name;
+		AttrNumber	attnum;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", argname)));
+		name = TextDatumGetCString(elems[i]);
+		attnum = get_attnum(RelationGetRelid(rel), name);
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table \"%s\" does not exist",
+							name, RelationGetRelationName(rel)),
+					 errhint("Check the names given in %s.", argname)));
+		if (attnum < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("system column \"%s\" cannot be used in %s",
+							name, argname)));
+		for (int j = 0; j < i; j++)
+			if ((*attnums)[j] == attnum)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" appears twice in %s",
+								name, argname)));
+		(*attnums)[i] = attnum;
+	}
+	return n;
+}
+
+/*
+ * Find the key: the primary key, or the unique index whose columns are
+ * exactly key_columns.  The key must be checked immediately (not
+ * DEFERRABLE: two rows could swap keys inside one statement, and the
+ * delete of one's old key would remove the other's new one) and its
+ * columns must be NOT NULL.  Returns the key columns in key order.
+ */
+static int
+resolve_key(Relation rel, ArrayType *key_columns, AttrNumber **attnums)
+{
+	const char *name = RelationGetRelationName(rel);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+	int			n = 0;
+
+	if (key_columns != NULL)
+	{
+		n = resolve_columns(rel, key_columns, "key_columns", attnums);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key_columns must name at least one column")));
+	}
+
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		Form_pg_index idx;
+		bool		match;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for index %u", indexoid);
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		if (key_columns == NULL)
+			match = idx->indisprimary;
+		else
+		{
+			match = idx->indisunique && idx->indisvalid &&
+				idx->indnkeyatts == n &&
+				heap_attisnull(tup, Anum_pg_index_indexprs, NULL) &&
+				heap_attisnull(tup, Anum_pg_index_indpred, NULL);
+			for (int i = 0; match && i < n; i++)
+			{
+				bool		in = false;
+
+				for (int j = 0; j < n; j++)
+					if (idx->indkey.values[j] == (*attnums)[i])
+						in = true;
+				match = in;
+			}
+		}
+		if (match)
+		{
+			if (!idx->indimmediate)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("the key of table \"%s\" is DEFERRABLE", name),
+						 errdetail("Rows can swap keys inside one statement when uniqueness is checked late, which would leave the cache wrong."),
+						 errhint("Use a key that is checked immediately.")));
+			if (key_columns == NULL)
+			{
+				n = idx->indnkeyatts;
+				*attnums = palloc(sizeof(AttrNumber) * n);
+				for (int i = 0; i < n; i++)
+					(*attnums)[i] = idx->indkey.values[i];
+			}
+			found = indexoid;
+		}
+		ReleaseSysCache(tup);
+		if (OidIsValid(found))
+			break;
+	}
+
+	if (!OidIsValid(found))
+	{
+		if (key_columns == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("table \"%s\" has no primary key", name),
+					 errdetail("wt_cache names each row's cache key after its primary key."),
+					 errhint("Add a primary key, or name the columns of a unique key in key_columns.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("key_columns of table \"%s\" do not match a unique index", name),
+				 errhint("Create a unique index on exactly these columns (no expressions, no WHERE clause), or leave key_columns out to use the primary key.")));
+	}
+
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel),
+											  (*attnums)[i] - 1);
+
+		if (!att->attnotnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("key column \"%s\" of table \"%s\" can be NULL",
+							NameStr(att->attname), name),
+					 errdetail("A row with a NULL key could not be cached."),
+					 errhint("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL.",
+							 quote_identifier(name),
+							 quote_identifier(NameStr(att->attname)))));
+	}
+	return n;
+}
+
+static void
+check_prefix(const char *prefix)
+{
+	size_t		bad = 0;
+
+	switch (wtc_prefix_check(prefix, strlen(prefix), &bad))
+	{
+		case WTC_PREFIX_OK:
+			return;
+		case WTC_PREFIX_EMPTY:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key_prefix must not be empty")));
+			break;
+		case WTC_PREFIX_TOO_LONG:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key_prefix is too long"),
+					 errdetail("A key prefix may have at most %d bytes.",
+							   WTC_PREFIX_MAX_LEN)));
+			break;
+		case WTC_PREFIX_BAD_CHAR:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key_prefix \"%s\" contains a character not allowed in a key prefix",
+							prefix),
+					 errdetail("Byte %zu is not allowed: a prefix may not contain spaces, control characters, or any of * ? [ ] \\ { } %%.",
+							   bad + 1),
+					 errhint("Give attach a key_prefix made of letters, digits and punctuation such as _ - . : /")));
+			break;
+		case WTC_PREFIX_EDGE_COLON:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key_prefix \"%s\" must not start or end with \":\"",
+							prefix),
+					 errdetail("Keys are \"<prefix>:<key>\"; wt_cache adds the separator.")));
+			break;
+	}
+}
+
+/*
+ * Run the privileged part as the extension's owner (the owner of
+ * wt_cache.tables), with search_path pinned.  The caller's checks are done.
+ */
+typedef struct Privileged
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} Privileged;
+
+static void
+privileged_enter(Privileged *p)
+{
+	Oid			owner;
+	HeapTuple	tup;
+	Oid			tables_oid = wtc_config_table_oid(false);
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(tables_oid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", tables_oid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&p->save_userid, &p->save_sec_context);
+	SetUserIdAndSecContext(owner, p->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	p->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+static void
+privileged_exit(Privileged *p)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, p->save_nestlevel);
+	SetUserIdAndSecContext(p->save_userid, p->save_sec_context);
+}
+
+static void
+spi_exec(const char *sql, int expect)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc != expect)
+		elog(ERROR, "wt_cache: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+}
+
+static Datum
+attnum_array(AttrNumber *attnums, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int16GetDatum(attnums[i]);
+	return PointerGetDatum(construct_array(d, n, INT2OID, 2, true,
+										   TYPALIGN_SHORT));
+}
+
+static char *
+qualified_name(Relation rel)
+{
+	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									  RelationGetRelationName(rel));
+}
+
+/*
+ * wt_cache.attach(rel regclass, key_prefix text, columns text[],
+ *				   exclude text[], ttl integer, mode text, key_columns text[])
+ */
+Datum
+wtc_attach(PG_FUNCTION_ARGS)
+{
+	Relation	rel = open_owned_table(fcinfo);
+	Oid			relid = RelationGetRelid(rel);
+	char	   *prefix;
+	AttrNumber *key_attnums;
+	int			nkeys;
+	AttrNumber *col_attnums = NULL;
+	int			ncols = -1;
+	AttrNumber *excl_attnums = NULL;
+	int			nexcl = -1;
+	int			ttl = 0;
+	const char *mode = "write";
+	Privileged priv;
+	char	   *qname;
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[7] = {OIDOID, TEXTOID, INT2ARRAYOID, INT2ARRAYOID,
+	INT2ARRAYOID, INT4OID, TEXTOID};
+
+	check_relkind(rel);
+
+	/* Check every argument before changing anything */
+	if (!PG_ARGISNULL(5))
+	{
+		mode = text_to_cstring(PG_GETARG_TEXT_PP(5));
+		if (strcmp(mode, "write") != 0 && strcmp(mode, "invalidate") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown mode \"%s\"", mode),
+					 errhint("mode is 'write' (SET the row as JSON) or 'invalidate' (DEL the key on every change).")));
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		ttl = PG_GETARG_INT32(4);
+		if (ttl <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("ttl must be a positive number of seconds"),
+					 errhint("Leave ttl NULL for keys that do not expire.")));
+	}
+	if (!PG_ARGISNULL(2) && !PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("columns and exclude cannot both be given"),
+				 errhint("Name the columns to keep, or the columns to leave out, not both.")));
+	if (!PG_ARGISNULL(2))
+	{
+		ncols = resolve_columns(rel, PG_GETARG_ARRAYTYPE_P(2), "columns",
+								&col_attnums);
+		if (ncols == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("columns must name at least one column"),
+					 errhint("Leave columns NULL to cache every column.")));
+	}
+	if (!PG_ARGISNULL(3))
+		nexcl = resolve_columns(rel, PG_GETARG_ARRAYTYPE_P(3), "exclude",
+								&excl_attnums);
+	nkeys = resolve_key(rel, PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6),
+						&key_attnums);
+	prefix = PG_ARGISNULL(1) ? pstrdup(RelationGetRelationName(rel)) :
+		text_to_cstring(PG_GETARG_TEXT_PP(1));
+	check_prefix(prefix);
+	qname = qualified_name(rel);
+
+	/* NB: ALTER TABLE below refuses a table this session holds open */
+	relation_close(rel, NoLock);
+	privileged_enter(&priv);
+
+	/* Serialize attaches, then look for an overlapping prefix */
+	spi_exec("LOCK TABLE wt_cache.tables IN SHARE ROW EXCLUSIVE MODE",
+			 SPI_OK_UTILITY);
+	spi_exec("SELECT rel::oid, key_prefix FROM wt_cache.tables", SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			other = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc,
+														   1, &isnull));
+		char	   *oprefix = SPI_getvalue(SPI_tuptable->vals[i],
+										   SPI_tuptable->tupdesc, 2);
+
+		if (other == relid)
+			continue;
+		if (wtc_prefixes_overlap(prefix, strlen(prefix), oprefix,
+								 strlen(oprefix)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("key_prefix \"%s\" overlaps key_prefix \"%s\" of table %s",
+							prefix, oprefix,
+							DatumGetCString(DirectFunctionCall1(regclassout,
+																ObjectIdGetDatum(other)))),
+					 errdetail("The keys of one table would match the other's prefix."),
+					 errhint("Give attach a different key_prefix.")));
+	}
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(prefix);
+	values[2] = attnum_array(key_attnums, nkeys);
+	if (ncols >= 0)
+		values[3] = attnum_array(col_attnums, ncols);
+	else
+		nulls[3] = 'n';
+	if (nexcl > 0)
+		values[4] = attnum_array(excl_attnums, nexcl);
+	else
+		nulls[4] = 'n';
+	values[5] = Int32GetDatum(ttl);
+	if (ttl == 0)
+		nulls[5] = 'n';
+	values[6] = CStringGetTextDatum(mode);
+
+	if (SPI_execute_with_args("DELETE FROM wt_cache.tables WHERE rel = $1::pg_catalog.oid::pg_catalog.regclass",
+							  1, argtypes, values, nulls, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not update wt_cache.tables");
+	if (SPI_execute_with_args("INSERT INTO wt_cache.tables "
+							  "(rel, key_prefix, key_attnums, column_attnums, exclude_attnums, ttl, mode) "
+							  "VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6, $7)",
+							  7, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into wt_cache.tables");
+
+	spi_exec(psprintf("CREATE OR REPLACE TRIGGER " ROW_TRIGGER
+					  " AFTER INSERT OR UPDATE OR DELETE ON %s"
+					  " FOR EACH ROW EXECUTE FUNCTION wt_cache.capture()", qname),
+			 SPI_OK_UTILITY);
+	spi_exec(psprintf("CREATE OR REPLACE TRIGGER " TRUNCATE_TRIGGER
+					  " AFTER TRUNCATE ON %s"
+					  " FOR EACH STATEMENT EXECUTE FUNCTION wt_cache.capture()", qname),
+			 SPI_OK_UTILITY);
+	spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " ROW_TRIGGER
+					  ", ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER, qname),
+			 SPI_OK_UTILITY);
+
+	privileged_exit(&priv);
+
+	CacheInvalidateRelcacheByRelid(relid);
+	PG_RETURN_VOID();
+}
+
+/*
+ * wt_cache.detach(rel regclass)
+ */
+Datum
+wtc_detach(PG_FUNCTION_ARGS)
+{
+	Relation	rel = open_owned_table(fcinfo);
+	Oid			relid = RelationGetRelid(rel);
+	char	   *qname = qualified_name(rel);
+	Privileged	priv;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *relname = pstrdup(RelationGetRelationName(rel));
+
+	relation_close(rel, NoLock);
+	privileged_enter(&priv);
+	spi_exec("LOCK TABLE wt_cache.tables IN SHARE ROW EXCLUSIVE MODE",
+			 SPI_OK_UTILITY);
+	if (SPI_execute_with_args("DELETE FROM wt_cache.tables WHERE rel = $1::pg_catalog.oid::pg_catalog.regclass",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not update wt_cache.tables");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table \"%s\" is not attached to wt_cache",
+						relname),
+				 errhint("SELECT * FROM wt_cache.attached lists the attached tables.")));
+	spi_exec(psprintf("DROP TRIGGER IF EXISTS " ROW_TRIGGER " ON %s", qname),
+			 SPI_OK_UTILITY);
+	spi_exec(psprintf("DROP TRIGGER IF EXISTS " TRUNCATE_TRIGGER " ON %s", qname),
+			 SPI_OK_UTILITY);
+	privileged_exit(&priv);
+
+	CacheInvalidateRelcacheByRelid(relid);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,412 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.c
+ *	  Options of attached tables, loaded once per backend and cached.
+ *
+ * The trigger must not scan a catalog or run SPI per row, so each table's
+ * options are read from wt_cache.tables once, resolved against the table's
+ * descriptor (column numbers, JSON categories, output functions), and kept
+ * in a hash table.  attach and detach send a relcache invalidation for the
+ * table; our relcache callback then marks the entry stale and the next row
+ * reloads it.  A table that is not attached is cached too (as "not
+ * attached"), so a stray trigger costs one hash lookup.
+ *
+ * NB: an invalidation can arrive while a trigger is using an entry (any
+ * catalog access accepts invalidations), so a stale entry's memory is not
+ * freed at once but at the end of the transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "parser/parse_coerce.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "config.h"
+#include "wt_cache.h"
+
+typedef struct WtcConfigEntry
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	WtcTableConfig *cfg;		/* NULL: not attached */
+} WtcConfigEntry;
+
+static HTAB *config_hash = NULL;
+
+/* Stale configurations, freed at the end of the transaction */
+static List *retired = NIL;
+
+static void
+retire(WtcTableConfig *cfg)
+{
+	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+
+	retired = lappend(retired, cfg->cxt);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Relcache invalidation callback: mark the table's entry (or all entries)
+ * stale.  Must not free anything (see the header comment).
+ */
+static void
+config_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	WtcConfigEntry *entry;
+
+	if (config_hash == NULL)
+		return;
+	if (OidIsValid(relid))
+	{
+		entry = hash_search(config_hash, &relid, HASH_FIND, NULL);
+		if (entry != NULL)
+			entry->valid = false;
+		return;
+	}
+	hash_seq_init(&status, config_hash);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->valid = false;
+}
+
+void
+wtc_config_init(void)
+{
+	CacheRegisterRelcacheCallback(config_relcache_callback, (Datum) 0);
+}
+
+/*
+ * wtc_config_end_xact
+ *		Free configurations that went stale during the transaction.
+ */
+void
+wtc_config_end_xact(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, retired)
+		MemoryContextDelete((MemoryContext) lfirst(lc));
+	list_free(retired);
+	retired = NIL;
+}
+
+/*
+ * wtc_config_table_oid
+ *		OID of wt_cache.tables, or InvalidOid if missing_ok and the extension
+ *		is not installed in this database.
+ */
+Oid
+wtc_config_table_oid(bool missing_ok)
+{
+	Oid			nsp = get_namespace_oid(WTC_SCHEMA, missing_ok);
+	Oid			relid = InvalidOid;
+
+	if (OidIsValid(nsp))
+		relid = get_relname_relid("tables", nsp);
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("wt_cache is not installed in this database"),
+				 errhint("Run CREATE EXTENSION wt_cache.")));
+	return relid;
+}
+
+/*
+ * Categorize a type as PostgreSQL's json.c does (json_categorize_type),
+ * once per column instead of once per value.
+ */
+static void
+categorize(WtcColumn *col, Oid typid, MemoryContext cxt)
+{
+	Oid			funcoid = InvalidOid;
+	bool		isvarlena;
+
+	typid = getBaseType(typid);
+	col->typid = typid;
+	switch (typid)
+	{
+		case BOOLOID:
+			col->category = WTC_JSON_BOOL;
+			break;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			col->category = WTC_JSON_INTEGER;
+			getTypeOutputInfo(typid, &funcoid, &isvarlena);
+			break;
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			col->category = WTC_JSON_NUMERIC;
+			getTypeOutputInfo(typid, &funcoid, &isvarlena);
+			break;
+		case DATEOID:
+			col->category = WTC_JSON_DATE;
+			break;
+		case TIMESTAMPOID:
+			col->category = WTC_JSON_TIMESTAMP;
+			break;
+		case TIMESTAMPTZOID:
+			col->category = WTC_JSON_TIMESTAMPTZ;
+			break;
+		case JSONOID:
+		case JSONBOID:
+			col->category = WTC_JSON_JSON;
+			getTypeOutputInfo(typid, &funcoid, &isvarlena);
+			break;
+		default:
+			if (OidIsValid(get_element_type(typid)) || typid == ANYARRAYOID ||
+				typid == ANYCOMPATIBLEARRAYOID || typid == RECORDARRAYOID)
+				col->category = WTC_JSON_ARRAY;
+			else if (type_is_rowtype(typid))
+				col->category = WTC_JSON_COMPOSITE;
+			else
+			{
+				col->category = WTC_JSON_OTHER;
+				if (typid >= FirstNormalObjectId)
+				{
+					Oid			castfunc;
+					CoercionPathType ctype;
+
+					ctype = find_coercion_pathway(JSONOID, typid,
+												  COERCION_EXPLICIT,
+												  &castfunc);
+					if (ctype == COERCION_PATH_FUNC && OidIsValid(castfunc))
+					{
+						col->category = WTC_JSON_CAST;
+						funcoid = castfunc;
+					}
+				}
+				if (col->category == WTC_JSON_OTHER)
+					getTypeOutputInfo(typid, &funcoid, &isvarlena);
+			}
+			break;
+	}
+	if (OidIsValid(funcoid))
+		fmgr_info_cxt(funcoid, &col->fn, cxt);
+}
+
+static bool
+attnum_in(AttrNumber attnum, Datum arr, bool isnull)
+{
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (isnull)
+		return false;
+	a = DatumGetArrayTypeP(arr);
+	deconstruct_array(a, INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i] && DatumGetInt16(elems[i]) == attnum)
+			return true;
+	return false;
+}
+
+/*
+ * Build a table's configuration from its wt_cache.tables row.
+ */
+static WtcTableConfig *
+build_config(Relation rel, HeapTuple row, TupleDesc rowdesc)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext cxt;
+	MemoryContext old;
+	WtcTableConfig *cfg;
+	Datum		d;
+	bool		isnull;
+	Datum		cols_d;
+	bool		cols_null;
+	Datum		excl_d;
+	bool		excl_null;
+	ArrayType  *keys;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	char	   *mode;
+
+	cxt = AllocSetContextCreate(CacheMemoryContext, "wt_cache table options",
+								ALLOCSET_SMALL_SIZES);
+	MemoryContextCopyAndSetIdentifier(cxt, RelationGetRelationName(rel));
+	old = MemoryContextSwitchTo(cxt);
+
+	cfg = palloc0(sizeof(WtcTableConfig));
+	cfg->cxt = cxt;
+	cfg->relid = RelationGetRelid(rel);
+
+	d = heap_getattr(row, Anum_wtc_tables_key_prefix, rowdesc, &isnull);
+	cfg->prefix = TextDatumGetCString(d);
+	cfg->prefix_len = strlen(cfg->prefix);
+
+	d = heap_getattr(row, Anum_wtc_tables_ttl, rowdesc, &isnull);
+	cfg->ttl = isnull ? 0 : DatumGetInt32(d);
+
+	d = heap_getattr(row, Anum_wtc_tables_mode, rowdesc, &isnull);
+	mode = TextDatumGetCString(d);
+	cfg->invalidate = (strcmp(mode, "invalidate") == 0);
+
+	/* Key columns, in key order */
+	d = heap_getattr(row, Anum_wtc_tables_key_attnums, rowdesc, &isnull);
+	keys = DatumGetArrayTypeP(d);
+	deconstruct_array(keys, INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls, &n);
+	cfg->nkeys = n;
+	cfg->keys = palloc0(sizeof(WtcKeyColumn) * n);
+	for (int i = 0; i < n; i++)
+	{
+		AttrNumber	attnum = DatumGetInt16(elems[i]);
+		Form_pg_attribute att;
+		Oid			outfunc;
+		bool		isvarlena;
+
+		if (attnum < 1 || attnum > desc->natts ||
+			TupleDescAttr(desc, attnum - 1)->attisdropped)
+		{
+			cfg->problem = psprintf("a key column of table \"%s\" was dropped",
+									RelationGetRelationName(rel));
+			break;
+		}
+		att = TupleDescAttr(desc, attnum - 1);
+		cfg->keys[i].attnum = attnum;
+		getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
+		fmgr_info_cxt(outfunc, &cfg->keys[i].out, cxt);
+		cfg->max_attnum = Max(cfg->max_attnum, attnum);
+	}
+
+	/* JSON columns, in table order */
+	cols_d = heap_getattr(row, Anum_wtc_tables_column_attnums, rowdesc, &cols_null);
+	excl_d = heap_getattr(row, Anum_wtc_tables_exclude_attnums, rowdesc, &excl_null);
+	cfg->cols = palloc0(sizeof(WtcColumn) * Max(desc->natts, 1));
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		WtcColumn  *col;
+		StringInfoData buf;
+
+		if (att->attisdropped)
+			continue;
+		if (!cols_null && !attnum_in(att->attnum, cols_d, false))
+			continue;
+		if (attnum_in(att->attnum, excl_d, excl_null))
+			continue;
+		col = &cfg->cols[cfg->ncols++];
+		col->attnum = att->attnum;
+		categorize(col, att->atttypid, cxt);
+		initStringInfo(&buf);
+		escape_json(&buf, NameStr(att->attname));
+		appendStringInfoChar(&buf, ':');
+		col->json_name = buf.data;
+		col->json_name_len = buf.len;
+		cfg->max_attnum = Max(cfg->max_attnum, att->attnum);
+	}
+
+	MemoryContextSwitchTo(old);
+	return cfg;
+}
+
+/*
+ * Read the table's row from wt_cache.tables, if any.  Direct heap access,
+ * no SPI: it runs inside the trigger, with the writing role's rights, and
+ * that role has no access to wt_cache.tables.
+ */
+static WtcTableConfig *
+load_config(Relation rel)
+{
+	Oid			tables_oid = wtc_config_table_oid(true);
+	Relation	tables;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	row;
+	WtcTableConfig *cfg = NULL;
+	Snapshot	snap;
+
+	if (!OidIsValid(tables_oid))
+		return NULL;
+	tables = table_open(tables_oid, AccessShareLock);
+	ScanKeyInit(&key, Anum_wtc_tables_rel, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	/* The latest committed options, and our own transaction's */
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(tables, InvalidOid, false, snap, 1, &key);
+	row = systable_getnext(scan);
+	if (HeapTupleIsValid(row))
+		cfg = build_config(rel, row, RelationGetDescr(tables));
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(tables, AccessShareLock);
+	return cfg;
+}
+
+/*
+ * wtc_config_get
+ *		The options of an attached table, or NULL if it is not attached.
+ *		Loads them on first use and after an invalidation.
+ */
+WtcTableConfig *
+wtc_config_get(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	WtcConfigEntry *entry;
+	bool		found;
+
+	if (config_hash == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(WtcConfigEntry);
+		ctl.hcxt = CacheMemoryContext;
+		config_hash = hash_create("wt_cache table options", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(config_hash, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->valid = false;
+		entry->cfg = NULL;
+	}
+	/* Loading may take invalidations itself: loop until it stays valid */
+	while (!entry->valid)
+	{
+		WtcTableConfig *cfg;
+
+		if (entry->cfg != NULL)
+			retire(entry->cfg);
+		entry->cfg = NULL;
+		entry->valid = true;
+		PG_TRY();
+		{
+			cfg = load_config(rel);
+		}
+		PG_CATCH();
+		{
+			entry->valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		if (!entry->valid)
+		{
+			if (cfg != NULL)
+				retire(cfg);
+			continue;
+		}
+		entry->cfg = cfg;
+	}
+	return entry->cfg;
+}

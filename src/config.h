@@ -1,0 +1,76 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.h
+ *	  Options of attached tables, loaded once per backend and cached.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WTC_CONFIG_H
+#define WTC_CONFIG_H
+
+#include "fmgr.h"
+#include "utils/relcache.h"
+
+/* How a column is rendered in JSON: PostgreSQL's own json.c categories */
+typedef enum WtcJsonCategory
+{
+	WTC_JSON_BOOL,
+	WTC_JSON_INTEGER,			/* int2, int4, int8: always a JSON number */
+	WTC_JSON_NUMERIC,			/* float4, float8, numeric: NaN is quoted */
+	WTC_JSON_DATE,
+	WTC_JSON_TIMESTAMP,
+	WTC_JSON_TIMESTAMPTZ,
+	WTC_JSON_JSON,				/* json, jsonb: output as it is */
+	WTC_JSON_ARRAY,
+	WTC_JSON_COMPOSITE,
+	WTC_JSON_CAST,				/* user type with a cast to json */
+	WTC_JSON_OTHER				/* text output, quoted */
+} WtcJsonCategory;
+
+typedef struct WtcColumn
+{
+	AttrNumber	attnum;
+	WtcJsonCategory category;
+	Oid			typid;			/* base type */
+	FmgrInfo	fn;				/* output or cast function, when needed */
+	char	   *json_name;		/* "name": */
+	int			json_name_len;
+} WtcColumn;
+
+typedef struct WtcKeyColumn
+{
+	AttrNumber	attnum;
+	FmgrInfo	out;
+} WtcKeyColumn;
+
+typedef struct WtcTableConfig
+{
+	Oid			relid;
+	char	   *prefix;
+	int			prefix_len;
+	int			nkeys;
+	WtcKeyColumn *keys;
+	int			ncols;
+	WtcColumn  *cols;
+	AttrNumber	max_attnum;		/* highest attnum any of the above needs */
+	int			ttl;			/* seconds, 0 for none */
+	bool		invalidate;		/* mode 'invalidate': DEL on every change */
+	char	   *problem;		/* why the options no longer fit the table */
+	MemoryContext cxt;
+} WtcTableConfig;
+
+/* Column numbers of wt_cache.tables */
+#define Anum_wtc_tables_rel				1
+#define Anum_wtc_tables_key_prefix		2
+#define Anum_wtc_tables_key_attnums		3
+#define Anum_wtc_tables_column_attnums	4
+#define Anum_wtc_tables_exclude_attnums 5
+#define Anum_wtc_tables_ttl				6
+#define Anum_wtc_tables_mode			7
+#define Natts_wtc_tables				8
+
+extern Oid	wtc_config_table_oid(bool missing_ok);
+extern WtcTableConfig *wtc_config_get(Relation rel);
+extern void wtc_config_end_xact(void);
+
+#endif							/* WTC_CONFIG_H */

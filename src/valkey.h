@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ *
+ * valkey.h
+ *	  One connection to Valkey: connect, and a request/reply exchange bounded
+ *	  by one absolute deadline.
+ *
+ * Nothing here raises an ERROR or allocates from a memory context: the
+ * exchange runs in the XACT_EVENT_COMMIT callback.  Errors are returned as
+ * text in the connection's errbuf.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WTC_VALKEY_H
+#define WTC_VALKEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resp.h"
+
+typedef struct WtcConn
+{
+	void	   *ctx;			/* hiredis redisContext, owns the socket */
+	int			fd;				/* its socket, non-blocking once open */
+	char	   *rbuf;			/* reply bytes received, malloc'd */
+	size_t		rcap;
+	size_t		rlen;
+	char		errbuf[256];	/* last error, for messages */
+	/* What the connection was opened with, to notice changed settings */
+	char		target[300];
+} WtcConn;
+
+/* Called for each top-level reply of an exchange, in order */
+typedef void (*WtcReplyVisitor) (void *arg, int index, const RespReply *reply,
+								 const char *buf, size_t len);
+
+/* Monotonic clock in microseconds */
+extern int64_t wtc_now_us(void);
+
+extern int	wtc_conn_open(WtcConn *conn, const char *host, int port,
+						  const char *unix_socket, int timeout_ms);
+extern void wtc_conn_close(WtcConn *conn);
+extern int	wtc_conn_is_open(const WtcConn *conn);
+extern int	wtc_conn_idle_ok(WtcConn *conn);
+extern int	wtc_conn_exchange(WtcConn *conn, const char *out, size_t outlen,
+							  int nreplies, int64_t deadline_us,
+							  WtcReplyVisitor visit, void *arg);
+extern void wtc_conn_target(char *dst, size_t dstlen, const char *host,
+							int port, const char *unix_socket);
+
+#endif							/* WTC_VALKEY_H */

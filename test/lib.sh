@@ -1,0 +1,166 @@
+# test/lib.sh: shared by test/check, test/demo and test/bench.
+#
+# Installs what is missing (apt-get), builds and installs the extension,
+# starts a throwaway Valkey (or Redis) and PostgreSQL on free loopback
+# ports, and stops them on exit, on failure and on Ctrl-C.  As root (CI),
+# packages and `make install` run as root and the servers as the
+# unprivileged postgres user, since initdb refuses root.
+#
+# shellcheck shell=bash
+
+WTC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_VERSION=15
+PG_BINDIR=/usr/lib/postgresql/$PG_VERSION/bin
+PG_CONFIG=$PG_BINDIR/pg_config
+PGXS_DIR=/usr/lib/postgresql/$PG_VERSION/lib/pgxs
+WTC_WORK=""
+WTC_CLEANUPS=()
+
+wtc_log() { printf '%s\n' "$*" >&2; }
+wtc_die() { wtc_log "error: $*"; exit 1; }
+
+# Run a command as the user the servers run as
+wtc_as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# apt-get install the packages whose files are missing
+wtc_install_deps() {
+	local need=()
+	[ -x "$PG_BINDIR/postgres" ] || need+=(postgresql-$PG_VERSION)
+	[ -f "$PGXS_DIR/src/makefiles/pgxs.mk" ] || need+=(postgresql-server-dev-$PG_VERSION)
+	[ -f /usr/include/hiredis/hiredis.h ] || need+=(libhiredis-dev)
+	perl -MIPC::Run -e 1 2>/dev/null || need+=(libipc-run-perl)
+	command -v make >/dev/null || need+=(make)
+	command -v gcc >/dev/null || need+=(gcc)
+	command -v runuser >/dev/null || need+=(util-linux)
+	if ! command -v valkey-server >/dev/null && ! command -v redis-server >/dev/null; then
+		need+=(redis-server)
+	fi
+	if ! command -v valkey-cli >/dev/null && ! command -v redis-cli >/dev/null; then
+		need+=(redis-tools)
+	fi
+	[ ${#need[@]} -eq 0 ] && return 0
+	wtc_log "installing: ${need[*]}"
+	local sudo=""
+	if [ "$(id -u)" != 0 ]; then
+		sudo -n true 2>/dev/null || wtc_die "missing packages (${need[*]}) and no root to install them"
+		sudo="sudo -n"
+	fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
+}
+
+# The Valkey-compatible server and client to use
+wtc_pick_valkey() {
+	VALKEY_SERVER=$(command -v valkey-server || command -v redis-server)
+	VALKEY_CLI=$(command -v valkey-cli || command -v redis-cli)
+	export VALKEY_SERVER VALKEY_CLI
+}
+
+# Build (warnings are errors here) and install the extension
+wtc_build_install() {
+	local sudo=""
+	[ "$(id -u)" != 0 ] && sudo="sudo -n"
+	make -C "$WTC_ROOT" -s PG_CONFIG="$PG_CONFIG" with_llvm=no WTC_CFLAGS=-Werror >&2 &&
+		$sudo make -C "$WTC_ROOT" -s PG_CONFIG="$PG_CONFIG" with_llvm=no install >&2
+}
+
+# A scratch directory the server user owns, removed on exit
+wtc_workdir() {
+	WTC_WORK=$(mktemp -d /tmp/wt_cache.XXXXXX)
+	chmod 755 "$WTC_WORK"
+	[ "$(id -u)" = 0 ] && chown postgres: "$WTC_WORK"
+	WTC_CLEANUPS+=("rm -rf '$WTC_WORK'")
+}
+
+# Run cleanups in reverse order, once
+wtc_cleanup() {
+	local i
+	for ((i = ${#WTC_CLEANUPS[@]} - 1; i >= 0; i--)); do
+		eval "${WTC_CLEANUPS[$i]}" >/dev/null 2>&1 || true
+	done
+	WTC_CLEANUPS=()
+}
+trap 'wtc_cleanup' EXIT
+trap 'wtc_cleanup; exit 130' INT
+trap 'wtc_cleanup; exit 143' TERM
+
+# A TCP port nobody listens on (loopback)
+wtc_free_port() {
+	local p i
+	for i in $(seq 1 200); do
+		p=$((20000 + RANDOM % 30000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Start Valkey on a free port; sets VALKEY_PORT, VALKEY_PID, VALKEY_DIR
+wtc_start_valkey() {
+	local name=${1:-valkey} extra=("${@:2}")
+	wtc_pick_valkey
+	VALKEY_DIR=$WTC_WORK/$name
+	VALKEY_PORT=$(wtc_free_port)
+	wtc_as_pg mkdir -p "$VALKEY_DIR"
+	wtc_as_pg "$VALKEY_SERVER" --port "$VALKEY_PORT" --bind 127.0.0.1 \
+		--save '' --appendonly no --dir "$VALKEY_DIR" \
+		--daemonize yes --pidfile "$VALKEY_DIR/valkey.pid" \
+		--logfile "$VALKEY_DIR/valkey.log" \
+		--unixsocket "$VALKEY_DIR/valkey.sock" --unixsocketperm 700 \
+		--enable-debug-command local "${extra[@]}" >&2 ||
+		wtc_die "could not start $VALKEY_SERVER"
+	local i
+	for i in $(seq 1 100); do
+		[ "$("$VALKEY_CLI" -p "$VALKEY_PORT" PING 2>/dev/null)" = PONG ] && break
+		sleep 0.1
+	done
+	[ "$("$VALKEY_CLI" -p "$VALKEY_PORT" PING 2>/dev/null)" = PONG ] ||
+		wtc_die "valkey did not start (see $VALKEY_DIR/valkey.log)"
+	VALKEY_PID=$(cat "$VALKEY_DIR/valkey.pid")
+	WTC_CLEANUPS+=("kill -CONT $VALKEY_PID; kill $VALKEY_PID")
+	export VALKEY_PORT VALKEY_PID VALKEY_DIR
+}
+
+# Settings every PostgreSQL test server gets
+wtc_write_pg_conf() {
+	local file=$1
+	cat >"$file" <<CONF
+shared_preload_libraries = 'wt_cache'
+wt_cache.host = '127.0.0.1'
+wt_cache.port = $VALKEY_PORT
+max_prepared_transactions = 10
+log_min_messages = warning
+CONF
+	[ "$(id -u)" = 0 ] && chown postgres: "$file"
+	return 0
+}
+
+# Start a PostgreSQL cluster; sets PGPORT, PGHOST, PGDATA
+wtc_start_postgres() {
+	local name=${1:-pg}
+	PGDATA=$WTC_WORK/$name
+	PGPORT=$(wtc_free_port)
+	PGHOST=$WTC_WORK
+	wtc_as_pg "$PG_BINDIR/initdb" -D "$PGDATA" -A trust -U postgres --no-sync >/dev/null ||
+		wtc_die "initdb failed"
+	wtc_write_pg_conf "$WTC_WORK/$name.conf"
+	cat "$WTC_WORK/$name.conf" | wtc_as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null
+	cat <<CONF | wtc_as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null
+listen_addresses = '127.0.0.1'
+port = $PGPORT
+unix_socket_directories = '$PGHOST'
+fsync = off
+CONF
+	wtc_as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA" -l "$PGDATA/log" -w start >/dev/null ||
+		{ cat "$PGDATA/log" >&2; wtc_die "PostgreSQL did not start"; }
+	WTC_CLEANUPS+=("runuser -u postgres -- $PG_BINDIR/pg_ctl -D '$PGDATA' -m immediate stop 2>/dev/null || $PG_BINDIR/pg_ctl -D '$PGDATA' -m immediate stop")
+	export PGPORT PGHOST PGDATA PGUSER=postgres
+}
