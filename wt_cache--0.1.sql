@@ -2,6 +2,9 @@
 
 \echo Use "CREATE EXTENSION wt_cache" to load this file. \quit
 
+-- Table owners call attach and detach; what is private is revoked below.
+GRANT USAGE ON SCHEMA wt_cache TO PUBLIC;
+
 -- Options of attached tables.  Column numbers, not names, so that renaming
 -- a column does not break a table's key; wt_cache.attached shows names.
 CREATE TABLE wt_cache.tables (

@@ -3,4 +3,22 @@ CREATE EXTENSION wt_cache;
 SELECT nspname FROM pg_namespace WHERE nspname = 'wt_cache';
 SELECT name, setting, unit, context FROM pg_settings
  WHERE name LIKE 'wt\_cache.%' AND name <> 'wt_cache.port' ORDER BY name;
+-- The harness tells the server and this script where Valkey is
+\getenv valkey_port WTC_VALKEY_PORT
 SELECT current_setting('wt_cache.port') = :'valkey_port' AS port_from_harness;
+
+-- cache_get against valkey-cli/redis-cli, both ways
+\! $WTC_CLI SET init:cli 'written by the cli' > /dev/null
+SELECT wt_cache.cache_get('init:cli');
+SELECT wt_cache.cache_command('SET', 'init:sql', 'written by SQL');
+\! $WTC_CLI GET init:sql
+SELECT wt_cache.cache_get('init:missing') IS NULL AS missing_is_null;
+SELECT wt_cache.cache_command('DEL', 'init:cli', 'init:sql');
+
+-- Only superusers read Valkey directly
+CREATE ROLE init_user;
+SET ROLE init_user;
+SELECT wt_cache.cache_get('init:cli');
+SELECT wt_cache.cache_command('GET', 'init:cli');
+RESET ROLE;
+DROP ROLE init_user;

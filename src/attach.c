@@ -58,7 +58,8 @@ open_owned_table(FunctionCallInfo fcinfo)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be NULL")));
+				 errmsg("table must not be NULL"),
+				 errhint("Name the table, for example wt_cache.attach('public.flight').")));
 	relid = PG_GETARG_OID(0);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
@@ -91,7 +92,9 @@ check_relkind(Relation rel)
 		case RELKIND_MATVIEW:
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("\"%s\" is a view", name),
+					 errmsg(rel->rd_rel->relkind == RELKIND_VIEW ?
+							"\"%s\" is a view" : "\"%s\" is a materialized view",
+							name),
 					 errdetail("wt_cache caches the rows of tables; a view has no rows of its own."),
 					 errhint("Attach the tables the view reads from.")));
 			break;
@@ -99,7 +102,8 @@ check_relkind(Relation rel)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s\" is a foreign table", name),
-					 errdetail("Its rows change on another server, where wt_cache cannot see the changes.")));
+					 errdetail("Its rows change on another server, where wt_cache cannot see the changes."),
+					 errhint("Install wt_cache on the server that holds the table and attach it there.")));
 			break;
 		case RELKIND_PARTITIONED_TABLE:
 			ereport(ERROR,
@@ -111,18 +115,21 @@ check_relkind(Relation rel)
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("\"%s\" is not a table", name)));
+					 errmsg("\"%s\" is not a table", name),
+					 errhint("wt_cache.attach takes an ordinary table.")));
 	}
 	if (IsCatalogRelation(rel) ||
 		RelationGetNamespace(rel) == get_namespace_oid(WTC_SCHEMA, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("cannot attach system table \"%s\"", name)));
+				 errmsg("cannot attach system table \"%s\"", name),
+				 errdetail("wt_cache serves user tables only.")));
 	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot attach temporary table \"%s\"", name),
-				 errdetail("Only the session that created a temporary table can read it.")));
+				 errdetail("Only the session that created a temporary table can read it."),
+				 errhint("Attach a permanent table.")));
 	if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -153,7 +160,8 @@ resolve_columns(Relation rel, ArrayType *arr, const char *argname,
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not contain NULL", argname)));
+					 errmsg("%s must not contain NULL", argname),
+					 errhint("Remove the NULL element from %s.", argname)));
 		name = TextDatumGetCString(elems[i]);
 		attnum = get_attnum(RelationGetRelid(rel), name);
 		if (attnum == InvalidAttrNumber)
@@ -166,13 +174,15 @@ resolve_columns(Relation rel, ArrayType *arr, const char *argname,
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("system column \"%s\" cannot be used in %s",
-							name, argname)));
+							name, argname),
+					 errdetail("Only the table's own columns are cached.")));
 		for (int j = 0; j < i; j++)
 			if ((*attnums)[j] == attnum)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_COLUMN),
 						 errmsg("column \"%s\" appears twice in %s",
-								name, argname)));
+								name, argname),
+						 errhint("Name each column once.")));
 		(*attnums)[i] = attnum;
 	}
 	return n;
@@ -200,7 +210,8 @@ resolve_key(Relation rel, ArrayType *key_columns, AttrNumber **attnums)
 		if (n == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("key_columns must name at least one column")));
+					 errmsg("key_columns must name at least one column"),
+					 errhint("Leave key_columns NULL to use the primary key.")));
 	}
 
 	foreach(lc, indexes)
@@ -297,14 +308,16 @@ check_prefix(const char *prefix)
 		case WTC_PREFIX_EMPTY:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("key_prefix must not be empty")));
+					 errmsg("key_prefix must not be empty"),
+					 errhint("Leave key_prefix NULL to use the table's name.")));
 			break;
 		case WTC_PREFIX_TOO_LONG:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("key_prefix is too long"),
 					 errdetail("A key prefix may have at most %d bytes.",
-							   WTC_PREFIX_MAX_LEN)));
+							   WTC_PREFIX_MAX_LEN),
+					 errhint("Choose a shorter key_prefix.")));
 			break;
 		case WTC_PREFIX_BAD_CHAR:
 			ereport(ERROR,
@@ -320,7 +333,8 @@ check_prefix(const char *prefix)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("key_prefix \"%s\" must not start or end with \":\"",
 							prefix),
-					 errdetail("Keys are \"<prefix>:<key>\"; wt_cache adds the separator.")));
+					 errdetail("Keys are \"<prefix>:<key>\"; wt_cache adds the separator."),
+					 errhint("Remove the \":\" at the edge of the prefix.")));
 			break;
 	}
 }

@@ -75,7 +75,8 @@ wtc_workdir() {
 	WTC_WORK=$(mktemp -d /tmp/wt_cache.XXXXXX)
 	chmod 755 "$WTC_WORK"
 	[ "$(id -u)" = 0 ] && chown postgres: "$WTC_WORK"
-	WTC_CLEANUPS+=("rm -rf '$WTC_WORK'")
+	# WTC_KEEP=1 keeps it, to read test output after a run
+	[ "${WTC_KEEP:-}" = 1 ] || WTC_CLEANUPS+=("rm -rf '$WTC_WORK'")
 }
 
 # Run cleanups in reverse order, once
