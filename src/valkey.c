@@ -33,6 +33,7 @@
 #include <hiredis/hiredis.h>
 
 #define RBUF_INITIAL (16 * 1024)
+#define RBUF_KEEP (1024 * 1024)
 
 int64_t
 wtc_now_us(void)
@@ -311,5 +312,16 @@ wtc_conn_exchange(WtcConn *conn, const char *out, size_t outlen,
 		}
 	}
 	conn->rlen = 0;
+	/* Give back the room a large reply took; keep the usual size */
+	if (conn->rcap > RBUF_KEEP)
+	{
+		char	   *nbuf = realloc(conn->rbuf, RBUF_INITIAL);
+
+		if (nbuf != NULL)
+		{
+			conn->rbuf = nbuf;
+			conn->rcap = RBUF_INITIAL;
+		}
+	}
 	return 0;
 }
