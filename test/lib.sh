@@ -62,10 +62,15 @@ wtc_pick_valkey() {
 	export VALKEY_SERVER VALKEY_CLI
 }
 
-# Build (warnings are errors here) and install the extension
+# Build (warnings are errors here) and install the extension; a user who
+# cannot write PostgreSQL's directories needs passwordless sudo
 wtc_build_install() {
 	local sudo=""
-	[ "$(id -u)" != 0 ] && sudo="sudo -n"
+	if [ ! -w "$("$PG_CONFIG" --pkglibdir)" ] || [ ! -w "$("$PG_CONFIG" --sharedir)/extension" ]; then
+		sudo -n true 2>/dev/null ||
+			{ wtc_log "error: cannot write $("$PG_CONFIG" --pkglibdir) and no passwordless sudo: run as root"; return 1; }
+		sudo="sudo -n"
+	fi
 	make -C "$WTC_ROOT" -s PG_CONFIG="$PG_CONFIG" with_llvm=no WTC_CFLAGS=-Werror >&2 &&
 		$sudo make -C "$WTC_ROOT" -s PG_CONFIG="$PG_CONFIG" with_llvm=no install >&2
 }
