@@ -14,7 +14,14 @@ OBJS = \
 	src/capture.o \
 	src/commit.o \
 	src/attach.o \
-	src/inspect.o
+	src/inspect.o \
+	src/fence.o \
+	src/stats.o \
+	src/handoff.o \
+	src/queue.o \
+	src/retry.o \
+	src/resync.o \
+	src/worker.o
 
 EXTENSION = wt_cache
 DATA = $(wildcard wt_cache--*.sql)
@@ -35,3 +42,7 @@ REGRESS =
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: rebuild everything when a header
+# changes, so that no object keeps an old struct layout
+$(OBJS): $(wildcard src/*.h)

@@ -81,3 +81,107 @@ CREATE FUNCTION wt_cache.cache_command(VARIADIC args text[]) RETURNS text
 REVOKE ALL ON FUNCTION wt_cache.cache_command(text[]) FROM PUBLIC;
 COMMENT ON FUNCTION wt_cache.cache_command(text[]) IS
     'Run one Valkey command and return its reply as text (superuser only)';
+
+-- The retry queue: keys whose cache write could not happen at commit, and
+-- tables to resync.  Logged, so that nothing is lost when Valkey is down or
+-- the server crashes.  The worker retries each key by re-reading its row.
+CREATE TABLE wt_cache.retry_queue (
+    id bigserial PRIMARY KEY,
+    rel oid NOT NULL,
+    kind text NOT NULL DEFAULT 'key' CHECK (kind IN ('key', 'resync')),
+    key text,
+    key_offset int2 NOT NULL DEFAULT 0,
+    state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'dead')),
+    attempts integer NOT NULL DEFAULT 0,
+    enqueued_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    last_error text,
+    dead_at timestamptz,
+    CHECK ((kind = 'key') = (key IS NOT NULL))
+);
+CREATE INDEX retry_queue_due ON wt_cache.retry_queue (next_attempt_at, id)
+    WHERE state = 'pending';
+REVOKE ALL ON wt_cache.retry_queue FROM PUBLIC;
+REVOKE ALL ON SEQUENCE wt_cache.retry_queue_id_seq FROM PUBLIC;
+COMMENT ON TABLE wt_cache.retry_queue IS
+    'Keys waiting to be written to Valkey by the wt_cache worker, and dead ones (state = ''dead'')';
+
+CREATE FUNCTION wt_cache._wake() RETURNS void
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_wake';
+COMMENT ON FUNCTION wt_cache._wake() IS
+    'Wake this database''s wt_cache worker (at commit)';
+
+CREATE FUNCTION wt_cache._stats(
+    OUT xacts_pushed bigint, OUT keys_written bigint, OUT push_failures bigint,
+    OUT keys_handed_off bigint, OUT keys_queued bigint, OUT keys_lost bigint,
+    OUT retry_keys_written bigint, OUT retry_failures bigint, OUT keys_parked_dead bigint,
+    OUT resyncs bigint, OUT circuit text, OUT circuit_changed_at timestamptz,
+    OUT last_error text, OUT last_error_at timestamptz, OUT avg_round_trip_ms float8,
+    OUT consecutive_failures bigint)
+RETURNS record
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_stats_function';
+REVOKE ALL ON FUNCTION wt_cache._stats() FROM PUBLIC;
+COMMENT ON FUNCTION wt_cache._stats() IS
+    'Shared-memory counters behind wt_cache.stats';
+
+-- Counters since server start (all databases), and this database's queue
+CREATE VIEW wt_cache.stats AS
+SELECT s.xacts_pushed, s.keys_written, s.push_failures, s.keys_handed_off,
+       s.keys_queued, s.keys_lost, s.retry_keys_written AS retries_written,
+       s.retry_failures, q.queue_depth, q.oldest_pending_age, q.dead_entries,
+       q.tables_needing_resync, s.resyncs, s.circuit, s.circuit_changed_at,
+       s.consecutive_failures, s.last_error, s.last_error_at, s.avg_round_trip_ms
+  FROM wt_cache._stats() s,
+       LATERAL (SELECT pg_catalog.count(*) FILTER (WHERE state = 'pending' AND kind = 'key') AS queue_depth,
+                       pg_catalog.now() OPERATOR(pg_catalog.-)
+                         pg_catalog.min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age,
+                       pg_catalog.count(*) FILTER (WHERE state = 'dead') AS dead_entries,
+                       pg_catalog.count(DISTINCT rel) FILTER (WHERE kind = 'resync' AND state = 'pending')
+                         AS tables_needing_resync
+                  FROM wt_cache.retry_queue) q;
+REVOKE ALL ON wt_cache.stats FROM PUBLIC;
+GRANT SELECT ON wt_cache.stats TO pg_monitor;
+COMMENT ON VIEW wt_cache.stats IS
+    'What wt_cache did since the server started, and the retry queue of this database';
+
+CREATE FUNCTION wt_cache.replay_dead(id bigint DEFAULT NULL) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    UPDATE wt_cache.retry_queue q
+       SET state = 'pending', attempts = 0, next_attempt_at = now(),
+           last_error = NULL, dead_at = NULL
+     WHERE q.state = 'dead' AND (replay_dead.id IS NULL OR q.id = replay_dead.id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 AND replay_dead.id IS NOT NULL THEN
+        RAISE EXCEPTION 'no dead entry with id %', replay_dead.id
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'SELECT id, key, last_error FROM wt_cache.retry_queue WHERE state = ''dead'' lists them.';
+    END IF;
+    PERFORM wt_cache._wake();
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION wt_cache.replay_dead(bigint) IS
+    'Retry one dead entry of the retry queue, or all of them (NULL); returns how many';
+
+CREATE FUNCTION wt_cache.purge_dead(id bigint DEFAULT NULL) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM wt_cache.retry_queue q
+     WHERE q.state = 'dead' AND (purge_dead.id IS NULL OR q.id = purge_dead.id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 AND purge_dead.id IS NOT NULL THEN
+        RAISE EXCEPTION 'no dead entry with id %', purge_dead.id
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'SELECT id, key, last_error FROM wt_cache.retry_queue WHERE state = ''dead'' lists them.';
+    END IF;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION wt_cache.purge_dead(bigint) IS
+    'Delete one dead entry of the retry queue, or all of them (NULL); returns how many';
+
+-- Start this database's worker once the extension is committed
+SELECT wt_cache._wake();

@@ -22,3 +22,32 @@ SELECT wt_cache.cache_get('init:cli');
 SELECT wt_cache.cache_command('GET', 'init:cli');
 RESET ROLE;
 DROP ROLE init_user;
+
+-- Helpers for the tests that wait for the worker: poll, bounded, never a
+-- fixed sleep.  Each returns what it saw last.
+CREATE FUNCTION wait_for_cache(k text, want text, timeout_s float8 DEFAULT 20)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + timeout_s * interval '1 s';
+    got text;
+BEGIN
+    LOOP
+        got := wt_cache.cache_get(k);
+        EXIT WHEN got IS NOT DISTINCT FROM want OR clock_timestamp() > deadline;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+    RETURN got;
+END $$;
+CREATE FUNCTION wait_for_queue(timeout_s float8 DEFAULT 30)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + timeout_s * interval '1 s';
+    n bigint;
+BEGIN
+    LOOP
+        SELECT count(*) INTO n FROM wt_cache.retry_queue WHERE state = 'pending';
+        EXIT WHEN n = 0 OR clock_timestamp() > deadline;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+    RETURN n;
+END $$;

@@ -34,6 +34,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "commit.h"
 #include "config.h"
 #include "keyenc.h"
 #include "wt_cache.h"
@@ -552,6 +553,7 @@ wtc_attach(PG_FUNCTION_ARGS)
 	privileged_exit(&priv);
 
 	CacheInvalidateRelcacheByRelid(relid);
+	wtc_register_at_commit = true;
 	PG_RETURN_VOID();
 }
 

@@ -25,6 +25,8 @@
 #include "changeset.h"
 #include "config.h"
 #include "encode.h"
+#include "handoff.h"
+#include "queue.h"
 #include "wt_cache.h"
 
 PG_FUNCTION_INFO_V1(wtc_capture);
@@ -46,12 +48,14 @@ record_row(const WtcTableConfig *cfg, TupleTableSlot *slot, bool is_delete,
 	}
 	if (is_delete || cfg->invalidate)
 	{
-		wtc_changeset_put(key->data, key->len, NULL, 0, 0);
+		wtc_changeset_put(cfg->relid, cfg->prefix_len + 1, key->data,
+						  key->len, NULL, 0, 0);
 		return;
 	}
 	resetStringInfo(val);
 	wtc_render_json(cfg, slot, val);
-	wtc_changeset_put(key->data, key->len, val->data, val->len, cfg->ttl);
+	wtc_changeset_put(cfg->relid, cfg->prefix_len + 1, key->data, key->len,
+					  val->data, val->len, cfg->ttl);
 }
 
 /*
@@ -110,12 +114,24 @@ wtc_capture(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);	/* not attached: nothing to do */
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot truncate table \"%s\" while it is attached to wt_cache",
-						RelationGetRelationName(trigdata->tg_relation)),
-				 errdetail("Removing the table's keys from the cache on TRUNCATE is not supported yet."),
-				 errhint("Use DELETE, or detach the table with wt_cache.detach() first.")));
+	{
+		/*
+		 * The worker removes the table's keys after commit (SCAN and
+		 * UNLINK, without blocking us) and writes whatever rows the table
+		 * has by then.  Keys this transaction set before the TRUNCATE are
+		 * deleted at commit instead.
+		 */
+		if (!wtc_handoff_available())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot truncate table \"%s\" while it is attached to wt_cache",
+							RelationGetRelationName(trigdata->tg_relation)),
+					 errdetail("Removing a table's keys on TRUNCATE needs the wt_cache worker, which runs only when wt_cache is in shared_preload_libraries."),
+					 errhint("Add wt_cache to shared_preload_libraries, or use DELETE.")));
+		wtc_changeset_delete_rel(cfg->relid);
+		wtc_queue_resync(cfg->relid);
+		return PointerGetDatum(NULL);
+	}
 
 	if (!TRIGGER_FIRED_FOR_ROW(ev))
 		ereport(ERROR,
@@ -155,7 +171,8 @@ wtc_capture(PG_FUNCTION_ARGS)
 					if (!wtc_render_key(cfg, newslot, &key) ||
 						key.len != oldkey.len ||
 						memcmp(key.data, oldkey.data, key.len) != 0)
-						wtc_changeset_put(oldkey.data, oldkey.len, NULL, 0, 0);
+						wtc_changeset_put(cfg->relid, cfg->prefix_len + 1,
+										  oldkey.data, oldkey.len, NULL, 0, 0);
 				}
 			}
 			record_row(cfg, newslot, false, &key, &val);

@@ -20,6 +20,15 @@
  *
  * Frames are pushed lazily, only for subtransactions that change something.
  *
+ * Large transactions: once the log holds wt_cache.max_changes keys, the
+ * values are dropped and every further key goes to a temporary file
+ * instead of memory, so backend memory stays bounded whatever the
+ * transaction's size.  Such a transaction is queued whole for the worker
+ * (which re-reads each row), so the file keeps keys only, and keeps them
+ * even when a savepoint rolls back: a key too many costs the worker a
+ * read, a key too few would lose a change.  The file belongs to the top
+ * transaction's resource owner, so no subtransaction can close it.
+ *
  * Everything is allocated in a child of TopTransactionContext, which the
  * end of the transaction frees; wtc_changeset_reset forgets the pointers.
  *
@@ -28,7 +37,9 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "storage/buffile.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 
 #include "changeset.h"
 
@@ -71,6 +82,11 @@ static wtckeys_hash *cs_keys = NULL;
 static WtcFrame *cs_frames = NULL;
 static int	cs_nframes = 0;
 static int	cs_maxframes = 0;
+static bool cs_overflow = false;
+static BufFile *cs_spill = NULL;
+static uint64 cs_nspilled = 0;
+
+int			wtc_max_changes = 100000;
 
 static WtcKeyRef
 keyref(const char *data, uint32 len, uint32 hash)
@@ -113,6 +129,91 @@ wtc_changeset_reset(void)
 	cs_keys = NULL;
 	cs_frames = NULL;
 	cs_nframes = cs_maxframes = 0;
+	cs_overflow = false;
+	cs_spill = NULL;			/* closed by the resource owner */
+	cs_nspilled = 0;
+}
+
+bool
+wtc_changeset_overflowed(void)
+{
+	return cs_overflow;
+}
+
+bool
+wtc_changeset_empty(void)
+{
+	return cs_len == 0 && cs_nspilled == 0;
+}
+
+/*
+ * Past wt_cache.max_changes: drop the values (the worker re-reads rows) and
+ * open the spill file, owned by the top transaction.
+ */
+static void
+start_overflow(void)
+{
+	ResourceOwner save_owner = CurrentResourceOwner;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+	for (int32 i = 0; i < cs_len; i++)
+		if (cs_log[i].value)
+		{
+			pfree(cs_log[i].value);
+			cs_log[i].value = NULL;
+		}
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		cs_spill = BufFileCreateTemp(false);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save_owner;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	cs_overflow = true;
+}
+
+static void
+spill_key(Oid relid, uint16 key_offset, const char *key, size_t keylen)
+{
+	uint32		len = (uint32) keylen;
+
+	BufFileWrite(cs_spill, &relid, sizeof(relid));
+	BufFileWrite(cs_spill, &key_offset, sizeof(key_offset));
+	BufFileWrite(cs_spill, &len, sizeof(len));
+	BufFileWrite(cs_spill, (void *) key, len);
+	cs_nspilled++;
+}
+
+void
+wtc_changeset_spill_rewind(void)
+{
+	if (cs_spill != NULL && BufFileSeek(cs_spill, 0, 0, SEEK_SET) != 0)
+		elog(ERROR, "could not rewind wt_cache spill file");
+}
+
+/* Next spilled key (key palloc'd in the current context), or false */
+bool
+wtc_changeset_spill_next(WtcSpilledKey *k)
+{
+	uint32		len;
+
+	if (cs_spill == NULL)
+		return false;
+	if (BufFileRead(cs_spill, &k->relid, sizeof(k->relid)) != sizeof(k->relid))
+		return false;
+	if (BufFileRead(cs_spill, &k->key_offset, sizeof(k->key_offset)) != sizeof(k->key_offset) ||
+		BufFileRead(cs_spill, &len, sizeof(len)) != sizeof(len))
+		elog(ERROR, "wt_cache spill file is truncated");
+	k->keylen = len;
+	k->key = palloc(len + 1);
+	if (BufFileRead(cs_spill, k->key, len) != len)
+		elog(ERROR, "wt_cache spill file is truncated");
+	k->key[len] = '\0';
+	return true;
 }
 
 int
@@ -143,8 +244,8 @@ copy_bytes(const char *src, size_t len)
  *		Record the newest change of a key: value NULL means delete.
  */
 void
-wtc_changeset_put(const char *key, size_t keylen, const char *value,
-				  size_t vallen, int ttl)
+wtc_changeset_put(Oid relid, uint16 key_offset, const char *key,
+				  size_t keylen, const char *value, size_t vallen, int ttl)
 {
 	SubTransactionId subid = GetCurrentSubTransactionId();
 	uint32		hash = hash_bytes((const unsigned char *) key, (int) keylen);
@@ -153,6 +254,17 @@ wtc_changeset_put(const char *key, size_t keylen, const char *value,
 	bool		found;
 
 	ensure_setup();
+	if (cs_overflow)
+	{
+		spill_key(relid, key_offset, key, keylen);
+		return;
+	}
+	if (cs_len >= wtc_max_changes)
+	{
+		start_overflow();
+		spill_key(relid, key_offset, key, keylen);
+		return;
+	}
 
 	/* The frame of the current subtransaction */
 	if (cs_nframes == 0 || cs_frames[cs_nframes - 1].subid != subid)
@@ -177,6 +289,8 @@ wtc_changeset_put(const char *key, size_t keylen, const char *value,
 		ch->value = value ? copy_bytes(value, vallen) : NULL;
 		ch->vallen = (uint32) vallen;
 		ch->ttl = ttl;
+		ch->relid = relid;
+		ch->key_offset = key_offset;
 		return;
 	}
 
@@ -186,6 +300,8 @@ wtc_changeset_put(const char *key, size_t keylen, const char *value,
 		cs_log = repalloc_huge(cs_log, sizeof(WtcChange) * cs_cap);
 	}
 	ch = &cs_log[cs_len];
+	ch->relid = relid;
+	ch->key_offset = key_offset;
 	ch->key = copy_bytes(key, keylen);
 	ch->keylen = (uint32) keylen;
 	ch->hash = hash;
@@ -252,6 +368,8 @@ merge_frame(void)
 			p->value = ch->value;
 			p->vallen = ch->vallen;
 			p->ttl = ch->ttl;
+			p->relid = ch->relid;
+			p->key_offset = ch->key_offset;
 			ke->idx = ch->prev;
 			ke->key.data = p->key;
 			pfree(ch->key);
@@ -266,6 +384,22 @@ merge_frame(void)
 	}
 	cs_len = w;
 	cs_nframes--;
+}
+
+/*
+ * wtc_changeset_delete_rel
+ *		TRUNCATE: every key of the table recorded so far becomes a delete
+ *		(in the current subtransaction, so a rollback restores them).
+ */
+void
+wtc_changeset_delete_rel(Oid relid)
+{
+	int32		n = cs_len;
+
+	for (int32 i = 0; i < n; i++)
+		if (cs_log[i].relid == relid && cs_log[i].value != NULL)
+			wtc_changeset_put(relid, cs_log[i].key_offset, cs_log[i].key,
+							  cs_log[i].keylen, NULL, 0, 0);
 }
 
 /*

@@ -4,23 +4,34 @@
  *	  Transaction callbacks: push the changes after the commit record.
  *
  * XACT_EVENT_PRE_COMMIT: the transaction can still fail, so everything that
- * can raise an ERROR happens here: the commands are encoded into one buffer
- * and the connection is opened if needed (connecting has no usable
- * deadline, name resolution least of all).
+ * can raise an ERROR happens here.  Either the commands are encoded into
+ * one buffer and the connection is opened (and its script loaded), or, when
+ * the push cannot happen at commit, the keys are queued in
+ * wt_cache.retry_queue inside this very transaction (queue.c): the circuit
+ * is open, Valkey cannot be reached, or the transaction outgrew
+ * wt_cache.max_changes.  Queued keys commit or roll back with the data.
  *
  * XACT_EVENT_COMMIT: the commit record is written and the transaction's
  * row locks are still held.  The prebuilt bytes go to Valkey in one round
  * trip, and the replies are read against one absolute deadline
  * (wt_cache.command_timeout).  COMMIT returns to the client only after
- * that, which is what makes the cache read-your-writes.
+ * that, which is what makes the cache read-your-writes.  Keys that could not
+ * be written are handed to the worker through shared memory (handoff.c).
+ *
+ * XACT_EVENT_PRE_PREPARE: a prepared transaction's changes cannot wait in
+ * backend memory, so its keys are queued inside it: COMMIT PREPARED makes
+ * them visible to the worker (woken by the utility hook below), ROLLBACK
+ * PREPARED discards them.
  *
  * NB: an ERROR in the XACT_EVENT_COMMIT callback becomes a PANIC.  Nothing
- * called from do_push may raise one: it only writes to a socket, reads into
- * a malloc'd buffer and parses in place (valkey.c, resp.c).  Interrupts are
- * held meanwhile, so nobody can cancel a hung read; the deadline bounds it.
- *
- * Until the retry path exists, a failed push is reported as a WARNING that
- * names the number of keys.
+ * called from do_push may raise one: it writes to a socket, reads into a
+ * malloc'd buffer and parses in place (valkey.c, resp.c, fence.c), copies
+ * keys into shared memory under an LWLock (handoff.c) and bumps atomic
+ * counters (stats.c); every buffer it needs was allocated at PRE_COMMIT.
+ * Interrupts are held meanwhile, so nobody can cancel a hung read; the
+ * deadline bounds it.  Failures are logged at LOG level, at most once per
+ * wt_cache.log_interval, and counted in wt_cache.stats: the client sees no
+ * WARNING, since its transaction is committed and nothing is lost.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,30 +40,69 @@
 #include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "changeset.h"
 #include "commit.h"
 #include "config.h"
-#include "encode.h"
+#include "fence.h"
+#include "handoff.h"
+#include "queue.h"
+#include "stats.h"
 #include "wt_cache.h"
 
 /* The push prepared at PRE_COMMIT, carried out at COMMIT */
 typedef struct WtcPush
 {
 	bool		pending;		/* a push was prepared */
-	bool		connected;		/* ... and the connection is open */
-	StringInfoData cmds;		/* the commands, in TopTransactionContext */
-	int			ncmds;
+	WtcWriteBatch batch;		/* the EVALSHA calls, in TopTransactionContext */
 	int			nkeys;
-	int			nfailed;		/* keys whose command got an error reply */
-	char		firsterr[256];	/* first error reply, or connection error */
+	bool	   *failed;			/* per key, allocated at PRE_COMMIT */
+	int			nfailed;
+	char		firsterr[256];	/* first error, for the log */
 } WtcPush;
 
 static WtcPush push;
 
+/* Rate limit of the LOG lines about failed pushes */
+int			wtc_log_interval_ms = 10000;
+static TimestampTz last_log = 0;
+static int	suppressed_logs = 0;
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* CREATE EXTENSION or attach ran: make sure this database has a worker */
+bool		wtc_register_at_commit = false;
+
+PG_FUNCTION_INFO_V1(wtc_wake);
+
 /*
- * Build the commands and open the connection, at PRE_COMMIT.
+ * wt_cache._wake(): at commit, claim this database's handoff slot and wake
+ * its worker (or the launcher, which starts one).  At commit, because a
+ * worker started earlier would not see an uncommitted CREATE EXTENSION.
+ */
+Datum
+wtc_wake(PG_FUNCTION_ARGS)
+{
+	wtc_register_at_commit = true;
+	PG_RETURN_VOID();
+}
+
+/*
+ * Queue the whole changeset inside the transaction instead of pushing.
+ */
+static void
+queue_instead(void)
+{
+	wtc_queue_changeset();
+	memset(&push, 0, sizeof(push));
+}
+
+/*
+ * PRE_COMMIT: build the commands and open the connection, or queue.
  */
 static void
 prepare_push(void)
@@ -61,98 +111,194 @@ prepare_push(void)
 	MemoryContext old;
 
 	memset(&push, 0, sizeof(push));
-	if (n == 0)
+	if (wtc_changeset_empty())
 		return;
 
+	/* With the retry path in place, a push that cannot happen is queued */
+	if (wtc_handoff_available())
+	{
+		if (wtc_changeset_overflowed() || wtc_circuit_is_open())
+		{
+			queue_instead();
+			return;
+		}
+		if (wtc_conn_ensure() != 0)
+		{
+			wtc_stats_push_failed(wtc_backend_conn.errbuf);
+			queue_instead();
+			return;
+		}
+	}
+	else if (wtc_conn_ensure() != 0)
+	{
+		strlcpy(push.firsterr, wtc_backend_conn.errbuf, sizeof(push.firsterr));
+		push.pending = true;	/* reported at COMMIT, see do_push */
+		push.nkeys = n;
+		push.nfailed = n;
+		return;
+	}
+
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	initStringInfo(&push.cmds);
+	wtc_batch_init(&push.batch, wtc_backend_conn.script_sha);
 	for (int i = 0; i < n; i++)
 	{
 		const WtcChange *ch = wtc_changeset_get(i);
 
-		if (ch->value != NULL)
-			wtc_append_set(&push.cmds, ch->key, ch->keylen, ch->value,
-						   ch->vallen, ch->ttl);
-		else
-			wtc_append_del(&push.cmds, ch->key, ch->keylen);
+		wtc_batch_add(&push.batch, ch->key, ch->keylen, ch->value,
+					  ch->vallen, ch->ttl);
 	}
+	wtc_batch_finish(&push.batch);
+	push.failed = palloc0(sizeof(bool) * n);
 	MemoryContextSwitchTo(old);
-	push.ncmds = n;
 	push.nkeys = n;
 	push.pending = true;
-
-	if (wtc_conn_ensure() == 0)
-		push.connected = true;
-	else
-		strlcpy(push.firsterr, wtc_backend_conn.errbuf, sizeof(push.firsterr));
 }
 
-/* Count error replies; keep the first one's text.  Cannot fail. */
+/* Record each key's result.  Cannot fail. */
 static void
-count_reply(void *arg, int index, const RespReply *reply, const char *buf,
-			size_t len)
+key_result(void *arg, int keyindex, const char *err, size_t errlen)
 {
 	WtcPush    *p = (WtcPush *) arg;
 
-	if (reply->err != NULL)
+	if (err == NULL || p->failed[keyindex])
+		return;
+	p->failed[keyindex] = true;
+	if (p->nfailed++ == 0)
 	{
-		if (p->nfailed == 0)
-		{
-			size_t		n = Min(reply->errlen, sizeof(p->firsterr) - 1);
+		size_t		n = Min(errlen, sizeof(p->firsterr) - 1);
 
-			memcpy(p->firsterr, reply->err, n);
-			p->firsterr[n] = '\0';
-		}
-		p->nfailed++;
+		memcpy(p->firsterr, err, n);
+		p->firsterr[n] = '\0';
 	}
 }
 
+static bool
+next_failed_key(void *arg, int i, WtcHandoffKey *k)
+{
+	const WtcChange *ch;
+
+	if (push.failed != NULL && !push.failed[i])
+		return false;
+	ch = wtc_changeset_get(i);
+	k->relid = ch->relid;
+	k->key_offset = ch->key_offset;
+	k->key = ch->key;
+	k->keylen = ch->keylen;
+	return true;
+}
+
 /*
- * Send the commands and read the replies, at COMMIT.  Must not ERROR.
+ * Hand the failed keys to the worker and log, at most once per interval.
+ * Cannot fail: an ereport(LOG) does not throw.
+ */
+static void
+report_failure(void)
+{
+	int			stored = -1;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (wtc_handoff_available())
+	{
+		stored = wtc_handoff_keys(push.nkeys, next_failed_key, NULL);
+		if (stored >= 0)
+			wtc_count(&wtc_stats->keys_handed_off, stored);
+		else
+			wtc_count(&wtc_stats->keys_lost, push.nfailed);
+		wtc_handoff_wake(MyDatabaseId);
+	}
+	else
+	{
+		/* Not preloaded: no retry path; tell the client */
+		ereport(WARNING,
+				(errmsg_plural("wt_cache could not write %d key to Valkey",
+							   "wt_cache could not write %d keys to Valkey",
+							   push.nfailed, push.nfailed),
+				 errdetail("%s", push.firsterr),
+				 errhint("Without wt_cache in shared_preload_libraries failed writes are not retried; the cache may hold old values for these keys.")));
+		return;
+	}
+
+	if (TimestampDifferenceExceeds(last_log, now, wtc_log_interval_ms))
+	{
+		ereport(LOG,
+				(errmsg_plural("wt_cache could not write %d key to Valkey at commit",
+							   "wt_cache could not write %d keys to Valkey at commit",
+							   push.nfailed, push.nfailed),
+				 stored >= 0 ?
+				 errdetail("%s; the keys were handed to the wt_cache worker%s.",
+						   push.firsterr,
+						   suppressed_logs > 0 ? " (and similar failures since the last message)" : "") :
+				 errdetail("%s; no handoff slot is free for this database (wt_cache.max_databases), the keys will be fixed by the next change or resync.",
+						   push.firsterr)));
+		last_log = now;
+		suppressed_logs = 0;
+	}
+	else
+		suppressed_logs++;
+}
+
+/*
+ * COMMIT: send the commands and read the replies.  Must not ERROR.
  */
 static void
 do_push(void)
 {
-	int			failed;
-
-	if (push.connected)
+	if (push.failed != NULL)
 	{
-		int64_t		deadline = wtc_now_us() +
-			(int64_t) wtc_command_timeout_ms * 1000;
+		int64_t		start = wtc_now_us();
+		WtcBatchReplies r;
 		int			rc;
 
+		r.keys_per_call = push.batch.keys_per_call;
+		r.nkeys = push.nkeys;
+		r.on_key = key_result;
+		r.arg = &push;
 		HOLD_INTERRUPTS();
-		rc = wtc_conn_exchange(&wtc_backend_conn, push.cmds.data,
-							   push.cmds.len, push.ncmds, deadline,
-							   count_reply, &push);
+		rc = wtc_conn_exchange(&wtc_backend_conn, push.batch.out.data,
+							   push.batch.out.len, push.batch.ncalls,
+							   start + (int64_t) wtc_command_timeout_ms * 1000,
+							   wtc_batch_reply, &r);
 		RESUME_INTERRUPTS();
 		if (rc != 0)
 		{
-			strlcpy(push.firsterr, wtc_backend_conn.errbuf,
-					sizeof(push.firsterr));
+			strlcpy(push.firsterr, wtc_backend_conn.errbuf, sizeof(push.firsterr));
 			wtc_conn_close(&wtc_backend_conn);
-			failed = push.nkeys;
+			for (int i = 0; i < push.nkeys; i++)
+				push.failed[i] = true;
+			push.nfailed = push.nkeys;
+			wtc_stats_push_failed(push.firsterr);
 		}
 		else
-			failed = push.nfailed;
+		{
+			wtc_stats_push_ok();
+			if (wtc_stats != NULL)
+			{
+				pg_atomic_fetch_add_u64(&wtc_stats->rtt_sum_us,
+										(uint64) (wtc_now_us() - start));
+				pg_atomic_fetch_add_u64(&wtc_stats->rtt_count, 1);
+			}
+			if (push.nfailed > 0)
+				wtc_stats_error(push.firsterr);
+		}
+	}
+	if (push.nfailed > 0)
+	{
+		if (wtc_stats != NULL)
+			pg_atomic_fetch_add_u64(&wtc_stats->push_failures, 1);
+		report_failure();
 	}
 	else
-		failed = push.nkeys;
-
-	if (failed > 0)
-		ereport(WARNING,
-				(errmsg_plural("wt_cache could not write %d key to Valkey",
-							   "wt_cache could not write %d keys to Valkey",
-							   failed, failed),
-				 errdetail("%s", push.firsterr),
-				 errhint("The transaction is committed; the cache may hold old values for these keys.")));
+		wtc_count(&wtc_stats->xacts_pushed, 1);
+	wtc_count(&wtc_stats->keys_written, push.nkeys - push.nfailed);
 }
 
 static void
 end_of_xact(void)
 {
 	push.pending = false;
-	push.connected = false;
+	push.failed = NULL;
+	wtc_queue_pending_wake = false;
+	wtc_register_at_commit = false;
 	wtc_changeset_reset();
 	wtc_config_end_xact();
 }
@@ -168,15 +314,23 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			if (push.pending)
 				do_push();
+			if (wtc_register_at_commit)
+				wtc_handoff_register_db(MyDatabaseId);
+			else if (wtc_queue_pending_wake)
+				wtc_handoff_wake(MyDatabaseId);
 			end_of_xact();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (wtc_changeset_count() > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that changed a table attached to wt_cache"),
-						 errdetail("Two-phase commit of cached changes is not supported yet."),
-						 errhint("Commit the transaction directly, or detach the table.")));
+			if (!wtc_changeset_empty())
+			{
+				if (!wtc_handoff_available())
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("cannot PREPARE a transaction that changed a table attached to wt_cache"),
+							 errdetail("Prepared changes go through the wt_cache worker, which runs only when wt_cache is in shared_preload_libraries."),
+							 errhint("Add wt_cache to shared_preload_libraries, or commit the transaction directly.")));
+				wtc_queue_changeset();
+			}
 			break;
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_ABORT:
@@ -196,9 +350,35 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	wtc_changeset_subxact(event, mySubid, parentSubid);
 }
 
+/*
+ * COMMIT PREPARED makes a prepared transaction's queued keys visible: wake
+ * the worker so that they reach Valkey promptly.
+ */
+static void
+wtc_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		wake = IsA(parsetree, TransactionStmt) &&
+		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED;
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+	if (wake)
+		wtc_handoff_wake(MyDatabaseId);
+}
+
 void
 wtc_commit_init(void)
 {
 	RegisterXactCallback(xact_callback, NULL);
 	RegisterSubXactCallback(subxact_callback, NULL);
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = wtc_ProcessUtility;
 }

@@ -9,5 +9,7 @@
 #define WTC_COMMIT_H
 
 extern void wtc_commit_init(void);
+extern bool wtc_register_at_commit;
+extern int	wtc_log_interval_ms;
 
 #endif							/* WTC_COMMIT_H */

@@ -5,15 +5,41 @@
  *
  * One connection per backend, opened lazily on first use (so after fork),
  * kept for the backend's life, reopened after any failure or when the
- * settings name another server.
+ * settings name another server.  Opening it also loads the write script
+ * (fence.c), so that a commit never has to.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "fence.h"
 #include "wt_cache.h"
 
 WtcConn		wtc_backend_conn = {.fd = -1};
+
+/*
+ * wtc_conn_open_loaded
+ *		Open a connection with the current settings and load the script.
+ *		Returns 0, or -1 with conn->errbuf set.  Never throws.
+ */
+int
+wtc_conn_open_loaded(WtcConn *conn)
+{
+	if (wtc_conn_open(conn, wtc_host, wtc_port, wtc_unix_socket,
+					  wtc_connect_timeout_ms) != 0)
+		return -1;
+	if (wtc_script_load(conn, wtc_now_us() +
+						(int64_t) wtc_connect_timeout_ms * 1000) != 0)
+	{
+		char		err[sizeof(conn->errbuf)];
+
+		strlcpy(err, conn->errbuf, sizeof(err));
+		wtc_conn_close(conn);
+		strlcpy(conn->errbuf, err, sizeof(conn->errbuf));
+		return -1;
+	}
+	return 0;
+}
 
 /*
  * wtc_conn_ensure
@@ -37,6 +63,5 @@ wtc_conn_ensure(void)
 			return 0;
 		wtc_conn_close(conn);
 	}
-	return wtc_conn_open(conn, wtc_host, wtc_port, wtc_unix_socket,
-						 wtc_connect_timeout_ms);
+	return wtc_conn_open_loaded(conn);
 }

@@ -14,6 +14,13 @@
 
 #include "utils/guc.h"
 
+#include "changeset.h"
+#include "commit.h"
+#include "fence.h"
+#include "handoff.h"
+#include "retry.h"
+#include "stats.h"
+#include "worker.h"
 #include "wt_cache.h"
 
 char	   *wtc_host = NULL;
@@ -72,6 +79,97 @@ wtc_guc_init(void)
 							1000, 1, 600000,
 							PGC_SUSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.max_changes",
+							gettext_noop("Changes a transaction keeps in memory before it queues its keys for the worker instead."),
+							gettext_noop("Past this, COMMIT does not wait for Valkey: the worker writes the keys."),
+							&wtc_max_changes,
+							100000, 1, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.keys_per_call",
+							gettext_noop("Keys one script call writes atomically."),
+							NULL,
+							&wtc_keys_per_call,
+							1000, 1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.circuit_failures",
+							gettext_noop("Failed pushes in a row that open the circuit breaker."),
+							gettext_noop("While the circuit is open, commits queue their keys instead of contacting Valkey."),
+							&wtc_circuit_failures,
+							3, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.retry_backoff_base",
+							gettext_noop("First delay before retrying a key that Valkey refused for now."),
+							NULL,
+							&wtc_retry_base_ms,
+							100, 1, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.retry_backoff_max",
+							gettext_noop("Longest delay between retries of a key."),
+							NULL,
+							&wtc_retry_max_ms,
+							60000, 1, 86400000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.retry_batch_size",
+							gettext_noop("Queue entries the worker retries in one round trip."),
+							NULL,
+							&wtc_retry_batch_size,
+							1000, 1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.log_interval",
+							gettext_noop("Least time between two log lines about failed pushes of one backend."),
+							NULL,
+							&wtc_log_interval_ms,
+							10000, 0, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.launcher_naptime",
+							gettext_noop("How often the launcher looks for databases that need a worker."),
+							NULL,
+							&wtc_launcher_naptime_s,
+							10, 1, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* Shared memory sizes: only at server start */
+	DefineCustomIntVariable("wt_cache.max_databases",
+							gettext_noop("Databases that can use wt_cache at once (one handoff ring each)."),
+							NULL,
+							&wtc_max_databases,
+							8, 1, 1000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.handoff_ring_size",
+							gettext_noop("Shared memory per database for keys handed from commits to the worker."),
+							gettext_noop("When it is full, the table is resynced instead."),
+							&wtc_handoff_kb,
+							1024, 64, 1024 * 1024,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("wt_cache");

@@ -152,9 +152,13 @@ parse_one(const char *buf, size_t len, size_t pos, int depth, size_t *next,
 					RespReply	el;
 					int			rc;
 
+					size_t		start = p;
+
 					rc = parse_one(buf, len, p, depth + 1, &p, &el, NULL, NULL);
 					if (rc != 1)
 						return rc;
+					el.raw = buf + start;
+					el.rawlen = p - start;
 					if (el.err != NULL && out->err == NULL)
 					{
 						out->err = el.err;
@@ -182,8 +186,14 @@ resp_parse(const char *buf, size_t len, RespReply *out,
 	rc = parse_one(buf, len, 0, 0, &next, out, NULL, NULL);
 	if (rc != 1)
 		return rc;
+	out->raw = buf;
+	out->rawlen = next;
 	/* Visit elements only once the whole reply is known to be there */
 	if (visit != NULL && out->type == '*' && !out->is_nil)
+	{
 		(void) parse_one(buf, len, 0, 0, &next, out, visit, arg);
+		out->raw = buf;
+		out->rawlen = next;
+	}
 	return (long) next;
 }

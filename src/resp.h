@@ -26,6 +26,9 @@ typedef struct RespReply
 	long long	integer;		/* ':' value; '*' element count; '$' length */
 	const char *str;			/* '+', '-', '$': points into the buffer */
 	size_t		len;
+	/* The reply's own bytes, to parse a nested array again */
+	const char *raw;
+	size_t		rawlen;
 	/* First error reply found in this reply, at any depth (or NULL) */
 	const char *err;
 	size_t		errlen;

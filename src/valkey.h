@@ -26,6 +26,7 @@ typedef struct WtcConn
 	size_t		rcap;
 	size_t		rlen;
 	char		errbuf[256];	/* last error, for messages */
+	char		script_sha[41];	/* SHA1 of the loaded write script (fence.c) */
 	/* What the connection was opened with, to notice changed settings */
 	char		target[300];
 } WtcConn;

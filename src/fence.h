@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * fence.h
+ *	  Writes to Valkey through wt_cache's server-side script.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WTC_FENCE_H
+#define WTC_FENCE_H
+
+#include "lib/stringinfo.h"
+
+#include "valkey.h"
+
+/*
+ * A batch of key writes, encoded as EVALSHA calls of at most
+ * wtc_keys_per_call keys each.  Keys and their arguments are gathered per
+ * call and assembled when the call is full or the batch ends.
+ */
+typedef struct WtcWriteBatch
+{
+	StringInfoData out;			/* finished calls */
+	StringInfoData keys;		/* keys of the call being built */
+	StringInfoData args;		/* op and value of each of its keys */
+	int			call_keys;		/* keys in the call being built */
+	int			ncalls;
+	int			nkeys;
+	int			keys_per_call;
+	const char *sha;
+} WtcWriteBatch;
+
+extern int	wtc_keys_per_call;
+
+extern void wtc_batch_init(WtcWriteBatch *b, const char *sha);
+extern void wtc_batch_add(WtcWriteBatch *b, const char *key, size_t keylen,
+						  const char *value, size_t vallen, int ttl);
+extern void wtc_batch_finish(WtcWriteBatch *b);
+
+/* Result of one key, from the replies of a batch */
+typedef void (*WtcKeyResult) (void *arg, int keyindex, const char *err,
+							  size_t errlen);
+
+typedef struct WtcBatchReplies
+{
+	int			keys_per_call;
+	int			nkeys;
+	WtcKeyResult on_key;
+	void	   *arg;
+} WtcBatchReplies;
+
+extern void wtc_batch_reply(void *arg, int index, const RespReply *reply,
+							const char *buf, size_t len);
+extern int	wtc_script_load(WtcConn *conn, int64_t deadline_us);
+extern int	wtc_error_is_transient(const char *err, size_t len);
+
+#endif							/* WTC_FENCE_H */

@@ -1,0 +1,203 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *	  Writing to wt_cache.retry_queue inside the current transaction.
+ *
+ * Keys are queued inside the writing transaction when its push cannot
+ * happen at commit: the circuit is open, Valkey could not be reached before
+ * the commit record, the transaction is too large to keep in memory, or it
+ * is being prepared for two-phase commit.  The queue rows then commit (or
+ * roll back) with the data: nothing can be lost in between.  TRUNCATE queues
+ * a resync of the table the same way.
+ *
+ * The inserts run as the extension's owner: the writing role needs no
+ * rights on wt_cache's tables.  Every name is qualified.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "changeset.h"
+#include "config.h"
+#include "queue.h"
+#include "stats.h"
+#include "wt_cache.h"
+
+#define QUEUE_BATCH 10000
+
+/* Set when this transaction queued something: wake the worker at commit */
+bool		wtc_queue_pending_wake = false;
+
+typedef struct QueueCtx
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		pushed_snapshot;
+} QueueCtx;
+
+static void
+queue_enter(QueueCtx *q)
+{
+	Oid			tables_oid = wtc_config_table_oid(false);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(tables_oid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", tables_oid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&q->save_userid, &q->save_sec_context);
+	SetUserIdAndSecContext(owner, q->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	q->pushed_snapshot = !ActiveSnapshotSet();
+	if (q->pushed_snapshot)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+static void
+queue_exit(QueueCtx *q)
+{
+	SPI_finish();
+	if (q->pushed_snapshot)
+		PopActiveSnapshot();
+	SetUserIdAndSecContext(q->save_userid, q->save_sec_context);
+}
+
+static void
+insert_batch(Datum *rels, Datum *keys, Datum *offsets, int n)
+{
+	Oid			argtypes[3] = {OIDARRAYOID, TEXTARRAYOID, INT2ARRAYOID};
+	Datum		values[3];
+
+	values[0] = PointerGetDatum(construct_array(rels, n, OIDOID, sizeof(Oid),
+												true, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false,
+												TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(offsets, n, INT2OID, 2, true,
+												TYPALIGN_SHORT));
+	if (SPI_execute_with_args("INSERT INTO wt_cache.retry_queue (rel, key, key_offset) "
+							  "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))",
+							  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into wt_cache.retry_queue");
+	wtc_count(&wtc_stats->keys_queued, n);
+}
+
+/*
+ * wtc_queue_keys
+ *		Queue up to n keys, in batches: next gives the i-th, or false when
+ *		there are no more.
+ */
+void
+wtc_queue_keys(WtcHandoffNext next, void *arg, int n)
+{
+	QueueCtx	q;
+	Datum	   *rels = palloc(sizeof(Datum) * QUEUE_BATCH);
+	Datum	   *keys = palloc(sizeof(Datum) * QUEUE_BATCH);
+	Datum	   *offsets = palloc(sizeof(Datum) * QUEUE_BATCH);
+	int			m = 0;
+
+	queue_enter(&q);
+	for (int i = 0; i < n; i++)
+	{
+		WtcHandoffKey k;
+
+		if (!next(arg, i, &k))
+			break;				/* no more keys */
+		rels[m] = ObjectIdGetDatum(k.relid);
+		keys[m] = PointerGetDatum(cstring_to_text_with_len(k.key, k.keylen));
+		offsets[m] = Int16GetDatum(k.key_offset);
+		if (++m == QUEUE_BATCH)
+		{
+			insert_batch(rels, keys, offsets, m);
+			for (int j = 0; j < m; j++)
+				pfree(DatumGetPointer(keys[j]));
+			m = 0;
+		}
+	}
+	if (m > 0)
+		insert_batch(rels, keys, offsets, m);
+	queue_exit(&q);
+	wtc_queue_pending_wake = true;
+}
+
+static bool
+next_change(void *arg, int i, WtcHandoffKey *k)
+{
+	const WtcChange *ch = wtc_changeset_get(i);
+
+	k->relid = ch->relid;
+	k->key_offset = ch->key_offset;
+	k->key = ch->key;
+	k->keylen = ch->keylen;
+	return true;
+}
+
+static bool
+next_spilled(void *arg, int i, WtcHandoffKey *k)
+{
+	WtcSpilledKey *sk = (WtcSpilledKey *) arg;
+
+	if (sk->key != NULL)
+		pfree(sk->key);
+	sk->key = NULL;
+	if (!wtc_changeset_spill_next(sk))
+		return false;
+	k->relid = sk->relid;
+	k->key_offset = sk->key_offset;
+	k->key = sk->key;
+	k->keylen = sk->keylen;
+	return true;
+}
+
+/*
+ * wtc_queue_changeset
+ *		Queue every key of the transaction: those in memory and those
+ *		spilled to the temporary file.
+ */
+void
+wtc_queue_changeset(void)
+{
+	int			n = wtc_changeset_count();
+
+	if (n > 0)
+		wtc_queue_keys(next_change, NULL, n);
+	if (wtc_changeset_overflowed())
+	{
+		WtcSpilledKey sk = {0};
+
+		wtc_changeset_spill_rewind();
+		wtc_queue_keys(next_spilled, &sk, INT_MAX);
+	}
+}
+
+/*
+ * wtc_queue_resync
+ *		Ask the worker to resync a table: remove its keys and write its rows.
+ */
+void
+wtc_queue_resync(Oid relid)
+{
+	QueueCtx	q;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	queue_enter(&q);
+	if (SPI_execute_with_args("INSERT INTO wt_cache.retry_queue (rel, kind) VALUES ($1, 'resync')",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into wt_cache.retry_queue");
+	queue_exit(&q);
+	wtc_queue_pending_wake = true;
+}

@@ -1,0 +1,18 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.h
+ *	  Writing to wt_cache.retry_queue inside the current transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WTC_QUEUE_H
+#define WTC_QUEUE_H
+
+#include "handoff.h"
+
+extern void wtc_queue_keys(WtcHandoffNext next, void *arg, int n);
+extern void wtc_queue_changeset(void);
+extern void wtc_queue_resync(Oid relid);
+extern bool wtc_queue_pending_wake;
+
+#endif							/* WTC_QUEUE_H */

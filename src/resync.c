@@ -1,0 +1,310 @@
+/*-------------------------------------------------------------------------
+ *
+ * resync.c
+ *	  The worker's resync jobs: a table's keys removed, its rows written.
+ *
+ * A resync job (a 'resync' row of wt_cache.retry_queue) is queued by
+ * TRUNCATE of an attached table, when a backend's handoff ring was full,
+ * and after the server stopped uncleanly (handoffs held in shared memory
+ * may be lost).  The worker removes every key of the table (SCAN with the
+ * prefix, UNLINK, in batches, without blocking anyone), then writes every
+ * row the table has under a snapshot taken after that: a change committed
+ * meanwhile is either in that snapshot or pushed by its own commit after
+ * the keys were removed, so the cache ends with the table's rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "config.h"
+#include "encode.h"
+#include "fence.h"
+#include "resync.h"
+#include "retry.h"
+#include "stats.h"
+#include "wt_cache.h"
+
+#define SCAN_COUNT "1000"
+#define WRITE_BATCH 5000
+
+typedef struct KeyScan
+{
+	char		cursor[32];
+	StringInfoData unlink;		/* UNLINK command being built */
+	StringInfoData args;
+	int			nkeys;
+} KeyScan;
+
+static void
+scan_key(void *arg, long index, const RespReply *el)
+{
+	KeyScan  *st = (KeyScan *) arg;
+
+	if (el->type != '$' || el->is_nil)
+		return;
+	appendStringInfo(&st->args, "$%zu\r\n", el->len);
+	appendBinaryStringInfo(&st->args, el->str, el->len);
+	appendBinaryStringInfo(&st->args, "\r\n", 2);
+	st->nkeys++;
+}
+
+static void
+scan_element(void *arg, long index, const RespReply *el)
+{
+	KeyScan  *st = (KeyScan *) arg;
+
+	if (index == 0 && el->type == '$')
+		snprintf(st->cursor, sizeof(st->cursor), "%.*s",
+				 (int) Min(el->len, sizeof(st->cursor) - 1), el->str);
+	else if (index == 1 && el->type == '*')
+	{
+		RespReply	inner;
+
+		(void) resp_parse(el->raw, el->rawlen, &inner, scan_key, st);
+	}
+}
+
+static void
+scan_reply(void *arg, int index, const RespReply *reply, const char *buf,
+		   size_t len)
+{
+	RespReply	again;
+
+	if (reply->type == '*')
+		(void) resp_parse(buf, len, &again, scan_element, arg);
+}
+
+/* Remove every key "<prefix>:*"; false if the connection failed */
+static bool
+unlink_prefix(WtcConn *conn, const char *prefix)
+{
+	KeyScan	st;
+	char	   *pattern = psprintf("%s:*", prefix);
+
+	strlcpy(st.cursor, "0", sizeof(st.cursor));
+	initStringInfo(&st.unlink);
+	initStringInfo(&st.args);
+	do
+	{
+		const char *argv[6] = {"SCAN", st.cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
+		size_t		argvlen[6] = {4, strlen(st.cursor), 5, strlen(pattern), 5, strlen(SCAN_COUNT)};
+		StringInfoData cmd;
+
+		initStringInfo(&cmd);
+		wtc_append_command(&cmd, 6, argv, argvlen);
+		resetStringInfo(&st.args);
+		st.nkeys = 0;
+		strlcpy(st.cursor, "0", sizeof(st.cursor));
+		if (wtc_conn_exchange(conn, cmd.data, cmd.len, 1,
+							  wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
+							  scan_reply, &st) != 0)
+			return false;
+		if (st.nkeys > 0)
+		{
+			resetStringInfo(&st.unlink);
+			appendStringInfo(&st.unlink, "*%d\r\n$6\r\nUNLINK\r\n", st.nkeys + 1);
+			appendBinaryStringInfo(&st.unlink, st.args.data, st.args.len);
+			if (wtc_conn_exchange(conn, st.unlink.data, st.unlink.len, 1,
+								  wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
+								  NULL, NULL) != 0)
+				return false;
+		}
+		pfree(cmd.data);
+		CHECK_FOR_INTERRUPTS();
+	} while (strcmp(st.cursor, "0") != 0);
+	return true;
+}
+
+typedef struct WriteCount
+{
+	int			failed;
+	char		err[256];
+} WriteCount;
+
+static void
+count_result(void *arg, int keyindex, const char *err, size_t errlen)
+{
+	WriteCount *wc = (WriteCount *) arg;
+
+	if (err != NULL && wc->failed++ == 0)
+		snprintf(wc->err, sizeof(wc->err), "%.*s", (int) Min(errlen, 255), err);
+}
+
+static bool
+send_batch(WtcConn *conn, WtcWriteBatch *b, WriteCount *wc)
+{
+	WtcBatchReplies r;
+
+	wtc_batch_finish(b);
+	if (b->nkeys == 0)
+		return true;
+	r.keys_per_call = b->keys_per_call;
+	r.nkeys = b->nkeys;
+	r.on_key = count_result;
+	r.arg = wc;
+	return wtc_conn_exchange(conn, b->out.data, b->out.len, b->ncalls,
+							 wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
+							 wtc_batch_reply, &r) == 0;
+}
+
+/* Write every row of the table; false if the connection failed */
+static bool
+write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
+		   WriteCount *wc)
+{
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	StringInfoData key;
+	StringInfoData json;
+	WtcWriteBatch batch;
+	WtcSavedSettings saved;
+	bool		ok = true;
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													"wt_cache resync batch",
+													ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+
+	wtc_batch_init(&batch, conn->script_sha);
+	wtc_fixed_settings_enter(&saved);
+	PG_TRY();
+	{
+		initStringInfo(&key);
+		initStringInfo(&json);
+		while (ok && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			resetStringInfo(&key);
+			if (!wtc_render_key(cfg, slot, &key))
+				continue;
+			resetStringInfo(&json);
+			wtc_render_json(cfg, slot, &json);
+			wtc_batch_add(&batch, key.data, key.len, json.data, json.len, cfg->ttl);
+			(*rows)++;
+			if (batch.nkeys >= WRITE_BATCH)
+			{
+				ok = send_batch(conn, &batch, wc);
+				MemoryContextReset(batch_cxt);
+				initStringInfo(&key);
+				initStringInfo(&json);
+				wtc_batch_init(&batch, conn->script_sha);
+				pgstat_report_activity(STATE_RUNNING,
+									   psprintf("resyncing table %s: %lld rows written",
+												RelationGetRelationName(rel),
+												(long long) *rows));
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
+		if (ok)
+			ok = send_batch(conn, &batch, wc);
+	}
+	PG_FINALLY();
+	{
+		wtc_fixed_settings_exit(&saved);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(batch_cxt);
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	return ok;
+}
+
+/*
+ * wtc_resync_job
+ *		Run one due resync job.  Returns 1 if there was one, 0 if not.
+ *		Sets *conn_failed if Valkey could not be reached (the job stays).
+ */
+int
+wtc_resync_job(WtcConn *conn, bool *conn_failed)
+{
+	int64		id;
+	Oid			relid;
+	bool		isnull;
+	Relation	rel;
+	WtcTableConfig *cfg = NULL;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	int64		rows = 0;
+	WriteCount	wc = {0};
+
+	*conn_failed = false;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT id, rel FROM wt_cache.retry_queue"
+					" WHERE kind = 'resync' AND state = 'pending'"
+					" AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+					" ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read wt_cache.retry_queue");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		return 0;
+	}
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	wtc_current_entry_id = id;
+
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel != NULL)
+		cfg = wtc_config_get(rel);
+	if (cfg != NULL && cfg->problem == NULL)
+	{
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("resyncing table %s: removing keys",
+										RelationGetRelationName(rel)));
+		if (!unlink_prefix(conn, cfg->prefix) ||
+			(!cfg->invalidate && !write_rows(conn, rel, cfg, &rows, &wc)))
+		{
+			*conn_failed = true;
+			wtc_current_entry_id = 0;
+			relation_close(rel, AccessShareLock);
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			return 1;
+		}
+		ereport(LOG,
+				(errmsg("wt_cache: resynced table \"%s\": %lld rows written",
+						RelationGetRelationName(rel), (long long) rows),
+				 wc.failed > 0 ?
+				 errdetail("%d keys could not be written: %s", wc.failed, wc.err) : 0));
+		wtc_count(&wtc_stats->resyncs, 1);
+		wtc_count(&wtc_stats->retry_keys_written, rows - wc.failed);
+		wtc_count(&wtc_stats->retry_failures, wc.failed);
+	}
+	if (rel != NULL)
+		relation_close(rel, AccessShareLock);
+
+	/*
+	 * NB: only this job is done.  Another job for the table may stem from a
+	 * TRUNCATE that committed after our snapshot, so it must run too.
+	 */
+	values[0] = Int64GetDatum(id);
+	if (SPI_execute_with_args("DELETE FROM wt_cache.retry_queue WHERE id OPERATOR(pg_catalog.=) $1",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not update wt_cache.retry_queue");
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	wtc_current_entry_id = 0;
+	return 1;
+}

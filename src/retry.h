@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * retry.h
+ *	  The worker's side of the retry queue.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WTC_RETRY_H
+#define WTC_RETRY_H
+
+#include "valkey.h"
+
+extern int	wtc_retry_base_ms;
+extern int	wtc_retry_max_ms;
+extern int	wtc_retry_batch_size;
+
+extern int	wtc_retry_store_handoffs(int slot);
+extern int	wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed);
+extern void wtc_retry_mark_dead(int64 id, const char *err);
+extern int64 wtc_current_entry_id;
+extern int	wtc_retry_next_due_ms(int cap_ms);
+
+#endif							/* WTC_RETRY_H */
