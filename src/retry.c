@@ -75,6 +75,7 @@ typedef struct RetryItem
 	char	   *value;			/* row JSON; NULL: DEL */
 	int			ttl;
 	bool		drop;			/* nothing to write: table gone or detached */
+	bool		busy;			/* row held by a writer: retry a bit later */
 	const char *err;			/* result */
 	size_t		errlen;
 	bool		done;
@@ -219,17 +220,60 @@ key_parts(const RetryItem *it, int nkeys)
 }
 
 /*
+ * Build "SELECT t.ctid, u.ord FROM ONLY t JOIN ROWS FROM (unnest($1)...)
+ * WITH ORDINALITY u(p1..., ord) ON t.k1 = u.p1::type1 AND ..." for a
+ * table's key columns.
+ */
+static char *
+lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT t.ctid, u.ord FROM ONLY ");
+	appendStringInfoString(&sql,
+						   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													  RelationGetRelationName(rel)));
+	appendStringInfoString(&sql, " t JOIN ROWS FROM (");
+	for (int k = 0; k < cfg->nkeys; k++)
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k ? ", " : "", k + 1);
+	appendStringInfoString(&sql, ") WITH ORDINALITY AS u(");
+	for (int k = 0; k < cfg->nkeys; k++)
+		appendStringInfo(&sql, "p%d, ", k + 1);
+	appendStringInfoString(&sql, "ord) ON ");
+	for (int k = 0; k < cfg->nkeys; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, cfg->keys[k].attnum - 1);
+
+		appendStringInfo(&sql, "%st.%s %s u.p%d::%s", k ? " AND " : "",
+						 quote_identifier(NameStr(att->attname)),
+						 equality_operator(att->atttypid), k + 1,
+						 format_type_be_qualified(att->atttypid));
+	}
+	appendStringInfoString(&sql, suffix);
+	return sql.data;
+}
+
+/*
  * Fill in the current JSON of each item of one table (NULL: row gone).
+ *
+ * NB: the rows are read FOR SHARE, and the lock is held until the worker's
+ * transaction ends, after its write to Valkey: a transaction that changes
+ * such a row later waits for that, so its own commit-time write lands after
+ * ours.  SKIP LOCKED, so that the worker never waits for (or deadlocks
+ * with) a writer: a row a writer holds is left for later (item->busy), as
+ * that writer pushes it itself; a second, unlocked read tells it apart from
+ * a row that is gone.
  */
 static void
 read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	StringInfoData sql;
 	Oid		   *argtypes = palloc(sizeof(Oid) * cfg->nkeys);
 	Datum	   *args = palloc(sizeof(Datum) * cfg->nkeys);
 	Datum	  **cols = palloc(sizeof(Datum *) * cfg->nkeys);
 	int		   *map = palloc(sizeof(int) * n);
+	bool	   *found = palloc0(sizeof(bool) * n);
 	int			m = 0;
 	TupleTableSlot *slot;
 	WtcSavedSettings saved;
@@ -252,28 +296,8 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 	}
 	if (m == 0)
 		return;
-
-	/* SELECT t.ctid, u.ord FROM ONLY t JOIN unnest(parts) u ON key = part */
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT t.ctid, u.ord FROM ONLY ");
-	appendStringInfoString(&sql,
-						   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													  RelationGetRelationName(rel)));
-	appendStringInfoString(&sql, " t JOIN ROWS FROM (");
-	for (int k = 0; k < cfg->nkeys; k++)
-		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k ? ", " : "", k + 1);
-	appendStringInfoString(&sql, ") WITH ORDINALITY AS u(");
-	for (int k = 0; k < cfg->nkeys; k++)
-		appendStringInfo(&sql, "p%d, ", k + 1);
-	appendStringInfoString(&sql, "ord) ON ");
 	for (int k = 0; k < cfg->nkeys; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, cfg->keys[k].attnum - 1);
-
-		appendStringInfo(&sql, "%st.%s %s u.p%d::%s", k ? " AND " : "",
-						 quote_identifier(NameStr(att->attname)),
-						 equality_operator(att->atttypid), k + 1,
-						 format_type_be_qualified(att->atttypid));
 		argtypes[k] = TEXTARRAYOID;
 		args[k] = PointerGetDatum(construct_array(cols[k], m, TEXTOID, -1,
 												  false, TYPALIGN_INT));
@@ -286,8 +310,9 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 	{
 		StringInfoData json;
 
-		if (SPI_execute_with_args(sql.data, cfg->nkeys, argtypes, args, NULL,
-								  true, 0) != SPI_OK_SELECT)
+		if (SPI_execute_with_args(lookup_query(rel, cfg, " FOR SHARE OF t SKIP LOCKED"),
+								  cfg->nkeys, argtypes, args, NULL,
+								  false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rows of \"%s\"", RelationGetRelationName(rel));
 		initStringInfo(&json);
 		for (uint64 r = 0; r < SPI_processed; r++)
@@ -301,11 +326,30 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 														  2, &isnull));
 			RetryItem  *it = &items[map[ord - 1]];
 
-			if (!table_tuple_fetch_row_version(rel, tid, GetActiveSnapshot(), slot))
+			found[ord - 1] = true;
+			/* The locked version, which may be newer than our snapshot's */
+			if (!table_tuple_fetch_row_version(rel, tid, SnapshotAny, slot))
 				continue;
 			resetStringInfo(&json);
 			wtc_render_json(cfg, slot, &json);
 			it->value = MemoryContextStrdup(TopTransactionContext, json.data);
+		}
+
+		/* Rows not locked: gone, or held by a writer? */
+		if ((int) SPI_processed < m &&
+			SPI_execute_with_args(lookup_query(rel, cfg, ""), cfg->nkeys,
+								  argtypes, args, NULL, true, 0) == SPI_OK_SELECT)
+		{
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				bool		isnull;
+				int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+															  SPI_tuptable->tupdesc,
+															  2, &isnull));
+
+				if (!found[ord - 1])
+					items[map[ord - 1]].busy = true;
+			}
 		}
 	}
 	PG_FINALLY();
@@ -373,8 +417,8 @@ pick_ok(RetryItem *it)
 static bool
 pick_transient(RetryItem *it)
 {
-	return !it->drop && it->done && it->err != NULL &&
-		wtc_error_is_transient(it->err, it->errlen);
+	return it->busy || (!it->drop && it->done && it->err != NULL &&
+						wtc_error_is_transient(it->err, it->errlen));
 }
 
 /*
@@ -474,7 +518,7 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	wtc_batch_init(&batch, conn->script_sha);
 	for (int i = 0, k = 0; i < n; i++)
 	{
-		if (items[i].drop)
+		if (items[i].drop || items[i].busy)
 			continue;
 		wtc_batch_add(&batch, items[i].key, items[i].keylen, items[i].value,
 					  items[i].value ? strlen(items[i].value) : 0, items[i].ttl);
