@@ -49,6 +49,33 @@ visit(void *arg, long index, const RespReply *el)
 		visited[nvisited++] = el->type == ':' ? el->integer : -1000 - index;
 }
 
+/* SCAN-shaped reply: [cursor, [keys...]]; collect the inner keys */
+static int	nscan;
+static char scanned[4][8];
+
+static void
+inner_key(void *arg, long index, const RespReply *el)
+{
+	(void) arg;
+	if (nscan < 4 && el->type == '$' && el->len < 8)
+	{
+		memcpy(scanned[nscan], el->str, el->len);
+		scanned[nscan][el->len] = '\0';
+		nscan++;
+	}
+	(void) index;
+}
+
+static void
+outer(void *arg, long index, const RespReply *el)
+{
+	RespReply	inner;
+
+	(void) arg;
+	if (index == 1 && el->type == '*')
+		(void) resp_parse(el->raw, el->rawlen, &inner, inner_key, NULL);
+}
+
 static void
 test_resp(void)
 {
@@ -92,6 +119,15 @@ test_resp(void)
 	nvisited = 0;
 	check(resp_parse("*3\r\n:7\r\n:8\r\n", 12, &r, visit, NULL) == RESP_INCOMPLETE &&
 		  nvisited == 0, "visitor not called for an incomplete reply");
+	nscan = 0;
+	{
+		const char *scan = "*2\r\n$2\r\n17\r\n*2\r\n$3\r\na:1\r\n$3\r\na:2\r\n";
+
+		check(parse(scan, strlen(scan), &r) == (long) strlen(scan) &&
+			  resp_parse(copy, strlen(scan), &r, outer, NULL) == (long) strlen(scan) &&
+			  nscan == 2 && strcmp(scanned[0], "a:1") == 0 && strcmp(scanned[1], "a:2") == 0,
+			  "nested array parsed again through raw/rawlen (SCAN reply)");
+	}
 }
 
 static void
