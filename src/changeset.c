@@ -42,6 +42,7 @@
 #include "utils/resowner.h"
 
 #include "changeset.h"
+#include "handoff.h"
 
 typedef struct WtcKeyRef
 {
@@ -130,7 +131,7 @@ wtc_changeset_reset(void)
 	cs_frames = NULL;
 	cs_nframes = cs_maxframes = 0;
 	cs_overflow = false;
-	cs_spill = NULL;			/* closed by the resource owner */
+	cs_spill = NULL;			/* closed at PRE_COMMIT, or by an abort */
 	cs_nspilled = 0;
 }
 
@@ -186,6 +187,14 @@ spill_key(Oid relid, uint16 key_offset, const char *key, size_t keylen)
 	BufFileWrite(cs_spill, &len, sizeof(len));
 	BufFileWrite(cs_spill, (void *) key, len);
 	cs_nspilled++;
+}
+
+void
+wtc_changeset_spill_close(void)
+{
+	if (cs_spill != NULL)
+		BufFileClose(cs_spill);
+	cs_spill = NULL;
 }
 
 void
@@ -259,7 +268,8 @@ wtc_changeset_put(Oid relid, uint16 key_offset, const char *key,
 		spill_key(relid, key_offset, key, keylen);
 		return;
 	}
-	if (cs_len >= wtc_max_changes)
+	/* Only the worker can write spilled keys: without it, keep them all */
+	if (cs_len >= wtc_max_changes && wtc_handoff_available())
 	{
 		start_overflow();
 		spill_key(relid, key_offset, key, keylen);

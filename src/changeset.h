@@ -43,6 +43,7 @@ typedef struct WtcSpilledKey
 } WtcSpilledKey;
 
 extern void wtc_changeset_spill_rewind(void);
+extern void wtc_changeset_spill_close(void);
 extern bool wtc_changeset_spill_next(WtcSpilledKey *k);
 extern const WtcChange *wtc_changeset_get(int i);
 extern void wtc_changeset_subxact(SubXactEvent event, SubTransactionId mySubid,

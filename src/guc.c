@@ -130,7 +130,7 @@ wtc_guc_init(void)
 							gettext_noop("Queue entries the worker retries in one round trip."),
 							NULL,
 							&wtc_retry_batch_size,
-							1000, 1, 100000,
+							5000, 1, 100000,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

@@ -24,6 +24,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -98,7 +99,7 @@ insert_batch(Datum *rels, Datum *keys, Datum *offsets, int n)
 /*
  * wtc_queue_keys
  *		Queue up to n keys, in batches: next gives the i-th, or false when
- *		there are no more.
+ *		there are no more.  Memory stays bounded by one batch, whatever n.
  */
 void
 wtc_queue_keys(WtcHandoffNext next, void *arg, int n)
@@ -107,9 +108,14 @@ wtc_queue_keys(WtcHandoffNext next, void *arg, int n)
 	Datum	   *rels = palloc(sizeof(Datum) * QUEUE_BATCH);
 	Datum	   *keys = palloc(sizeof(Datum) * QUEUE_BATCH);
 	Datum	   *offsets = palloc(sizeof(Datum) * QUEUE_BATCH);
+	MemoryContext batch_cxt;
+	MemoryContext old;
 	int			m = 0;
 
 	queue_enter(&q);
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "wt_cache queue batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(batch_cxt);
 	for (int i = 0; i < n; i++)
 	{
 		WtcHandoffKey k;
@@ -122,13 +128,16 @@ wtc_queue_keys(WtcHandoffNext next, void *arg, int n)
 		if (++m == QUEUE_BATCH)
 		{
 			insert_batch(rels, keys, offsets, m);
-			for (int j = 0; j < m; j++)
-				pfree(DatumGetPointer(keys[j]));
+			/* NB: SPI returns in its own context, not in ours */
+			MemoryContextSwitchTo(batch_cxt);
+			MemoryContextReset(batch_cxt);
 			m = 0;
 		}
 	}
 	if (m > 0)
 		insert_batch(rels, keys, offsets, m);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(batch_cxt);
 	queue_exit(&q);
 	wtc_queue_pending_wake = true;
 }
@@ -150,9 +159,7 @@ next_spilled(void *arg, int i, WtcHandoffKey *k)
 {
 	WtcSpilledKey *sk = (WtcSpilledKey *) arg;
 
-	if (sk->key != NULL)
-		pfree(sk->key);
-	sk->key = NULL;
+	/* NB: the key is read into the queue's batch context, reset per batch */
 	if (!wtc_changeset_spill_next(sk))
 		return false;
 	k->relid = sk->relid;
@@ -180,6 +187,8 @@ wtc_queue_changeset(void)
 
 		wtc_changeset_spill_rewind();
 		wtc_queue_keys(next_spilled, &sk, INT_MAX);
+		/* Close it now: a file still open at commit is reported as leaked */
+		wtc_changeset_spill_close();
 	}
 }
 

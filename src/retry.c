@@ -8,7 +8,7 @@
  * crash cannot lose them.  It consumes the ring only after the insert
  * committed.
  *
- * wtc_retry_batch takes due entries (FOR UPDATE SKIP LOCKED), re-reads each
+ * wtc_retry_batch takes due entries, re-reads each
  * key's current row, or finds it gone, and writes that through the same
  * script as commits (fence.c): SET the row's JSON, or DEL.  So a retry
  * never writes a stale value of its own, whatever order entries are
@@ -55,7 +55,7 @@
 
 int			wtc_retry_base_ms = 100;
 int			wtc_retry_max_ms = 60000;
-int			wtc_retry_batch_size = 1000;
+int			wtc_retry_batch_size = 5000;
 
 /*
  * The queue entry being processed alone (retry with limit 1, or a resync
@@ -220,9 +220,15 @@ key_parts(const RetryItem *it, int nkeys)
 }
 
 /*
- * Build "SELECT t.ctid, u.ord FROM ONLY t JOIN ROWS FROM (unnest($1)...)
- * WITH ORDINALITY u(p1..., ord) ON t.k1 = u.p1::type1 AND ..." for a
- * table's key columns.
+ * Build the lookup of a batch's rows by key:
+ *
+ *	SELECT x.ctid, u.ord
+ *	  FROM ROWS FROM (unnest($1), ...) WITH ORDINALITY u(p1, ..., ord),
+ *	LATERAL (SELECT t.ctid FROM ONLY tbl t
+ *			  WHERE t.k1 = u.p1::type1 AND ... <suffix>) x
+ *
+ * NB: LATERAL, so that each key is one index lookup: a join lets the
+ * planner hash the whole table for every batch.
  */
 static char *
 lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
@@ -231,17 +237,17 @@ lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT t.ctid, u.ord FROM ONLY ");
-	appendStringInfoString(&sql,
-						   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													  RelationGetRelationName(rel)));
-	appendStringInfoString(&sql, " t JOIN ROWS FROM (");
+	appendStringInfoString(&sql, "SELECT x.ctid, u.ord FROM ROWS FROM (");
 	for (int k = 0; k < cfg->nkeys; k++)
 		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k ? ", " : "", k + 1);
 	appendStringInfoString(&sql, ") WITH ORDINALITY AS u(");
 	for (int k = 0; k < cfg->nkeys; k++)
 		appendStringInfo(&sql, "p%d, ", k + 1);
-	appendStringInfoString(&sql, "ord) ON ");
+	appendStringInfoString(&sql, "ord), LATERAL (SELECT t.ctid FROM ONLY ");
+	appendStringInfoString(&sql,
+						   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													  RelationGetRelationName(rel)));
+	appendStringInfoString(&sql, " t WHERE ");
 	for (int k = 0; k < cfg->nkeys; k++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, cfg->keys[k].attnum - 1);
@@ -251,7 +257,7 @@ lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
 						 equality_operator(att->atttypid), k + 1,
 						 format_type_be_qualified(att->atttypid));
 	}
-	appendStringInfoString(&sql, suffix);
+	appendStringInfo(&sql, "%s) x", suffix);
 	return sql.data;
 }
 
@@ -445,11 +451,17 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * NB: no FOR UPDATE: a database's worker is the only one that retries or
+	 * deletes pending entries (backends only insert them; replay_dead and
+	 * purge_dead touch dead ones), and locking each entry would cost a
+	 * write per key.
+	 */
 	if (SPI_execute(psprintf("WITH due AS ("
 							 " SELECT id, rel, key, key_offset FROM wt_cache.retry_queue"
 							 " WHERE state = 'pending' AND kind = 'key'"
 							 " AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-							 " ORDER BY next_attempt_at, id LIMIT %d FOR UPDATE SKIP LOCKED)"
+							 " ORDER BY next_attempt_at, id LIMIT %d)"
 							 " SELECT rel, key, pg_catalog.min(key_offset), pg_catalog.array_agg(id)"
 							 " FROM due GROUP BY rel, key ORDER BY rel", limit),
 					false, 0) != SPI_OK_SELECT)

@@ -393,6 +393,15 @@ wtc_worker_main(Datum arg)
 	}
 	before_shmem_exit(worker_exit, BoolGetDatum(false));
 
+	/*
+	 * NB: the queue is read in next_attempt_at order, a few thousand
+	 * entries at a time: an ordered walk of its index stops after them,
+	 * where a bitmap scan would read and sort every pending entry each time
+	 * (and the planner, without fresh statistics of a queue that grew fast,
+	 * picks the bitmap).
+	 */
+	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	for (;;)
 	{
 		volatile int timeout_ms = 10000;
@@ -499,7 +508,10 @@ wtc_worker_main(Datum arg)
 		else if (more)
 			timeout_ms = 0;
 		else if (!wtc_conn_is_open(&worker_conn) || wtc_circuit_is_open())
-			timeout_ms = probe_ms;
+		{
+			/* Until the next probe is due, not a whole interval from now */
+			timeout_ms = (int) Max(1, (next_probe - wtc_now_us()) / 1000);
+		}
 		else
 		{
 			pgstat_report_activity(STATE_RUNNING, "waiting for work");

@@ -69,7 +69,7 @@ sub drained
 				return time - $start;
 			}
 		}
-		if (time - $last_note > 15)
+		if (time - $last_note > 5)
 		{
 			note sprintf('  %.0f s: %d pending', time - $start, $p);
 			$last_note = time;
@@ -90,6 +90,17 @@ sub valkey_mismatches
 	return $valkey->cli('EVAL', $lua, '0', $NROWS, $n, $PADMOD);
 }
 
+# Run a query in a background session; returns what it wrote to stderr
+# (and clears it, which query() does not)
+sub session_query
+{
+	my ($session, $sql) = @_;
+	$session->query($sql);
+	my $err = $session->{stderr};
+	$session->{stderr} = '';
+	return $err;
+}
+
 sub stats
 {
 	my ($cols) = @_;
@@ -108,7 +119,9 @@ SELECT wt_cache.attach('t');
 note sprintf('table of %d rows loaded in %.1f s', $NROWS, time - $t0);
 
 $t0 = time;
-$node->safe_psql('postgres', 'UPDATE t SET n = n');
+my ($rc, $out, $err) = $node->psql('postgres', 'UPDATE t SET n = n');
+is($rc, 0, 'the filling UPDATE committed');
+is($err, '', 'the filling UPDATE gave the client no error or warning');
 note sprintf('filling UPDATE (a large transaction itself) committed in %.1f s',
 	time - $t0);
 my $fill = drained(600);
@@ -116,6 +129,9 @@ ok(defined $fill, 'the filling UPDATE drained: every row has its key');
 note sprintf('fill: %d keys drained in %.1f s (%.0f keys/s)',
 	$NROWS, $fill, $NROWS / $fill)
   if defined $fill;
+note 'retry_queue last analyzed/vacuumed by autovacuum: ' . $node->safe_psql('postgres',
+	q{SELECT coalesce(last_autoanalyze::text, 'never') || ' / ' || coalesce(last_autovacuum::text, 'never')
+	    || ', now ' || now() FROM pg_stat_user_tables WHERE relname = 'retry_queue'});
 is(valkey_mismatches(0), '0', 'every key equals its row after the fill (Lua check in Valkey)');
 
 # ---------- one UPDATE of every row, in one session ----------
@@ -147,10 +163,55 @@ note "inside the transaction: VmHWM $hwm1 kB, RssAnon $anon1 kB, RssShmem $shm1 
 cmp_ok($ctx, '<', 64 * 2**20,
 	'backend memory inside the 1M-row transaction stays below 64 MB');
 
+# While COMMIT queues the keys, another session has the backend log its
+# memory contexts every 0.2 s (pg_log_backend_memory_contexts)
+my $logpos = -s $node->logfile;
+my ($sout, $serr) = ('', '');
+my $sampler = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', qq{
+DO \$\$
+DECLARE
+    seen bool := false;
+    st text;
+BEGIN
+    FOR i IN 1 .. 5000 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        SELECT state || ':' || query INTO st FROM pg_stat_activity WHERE pid = $pid;
+        IF st LIKE 'active:COMMIT%' THEN
+            seen := true;
+            PERFORM pg_log_backend_memory_contexts($pid);
+        ELSIF seen OR i > 300 THEN
+            EXIT;
+        END IF;
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END \$\$} ],
+	'>', \$sout, '2>', \$serr);
+usleep(300_000);
+
 $t0 = time;
-$s->query_safe('COMMIT');
-my $commit_s = time - $t0;
+my $commit_err = session_query($s, 'COMMIT');
 my $commit_end = time;
+my $commit_s = $commit_end - $t0;
+is($commit_err, '', 'COMMIT gave the client no error or warning');
+$sampler->finish;
+my @totals = slurp_file($node->logfile, $logpos) =~ /\[$pid\].*Grand total: (\d+) bytes/g;
+if (@totals)
+{
+	# (the last samples may come after COMMIT returned)
+	my $max = (sort { $a <=> $b } @totals)[-1];
+	note sprintf('during COMMIT (%d samples): memory contexts %s MB',
+		scalar @totals, join(' ', map { sprintf '%.1f', $_ / 2**20 } @totals));
+	cmp_ok($max, '<', 64 * 2**20, 'backend memory during COMMIT stays below 64 MB');
+	# Queueing goes in batches: a few MB of SPI and executor memory at most,
+	# not an amount that grows with the number of keys
+	cmp_ok($max - $ctx, '<', 12 * 2**20,
+		'backend memory does not grow with the keys COMMIT queues');
+}
+else
+{
+	note "no memory sample during COMMIT: $serr";
+}
 note sprintf('COMMIT took %.2f s (it queues %d keys in wt_cache.retry_queue)',
 	$commit_s, $NROWS);
 my ($hwm2, $anon2, $shm2) = split / /, $s->query_safe($status);
@@ -193,7 +254,7 @@ SELECT count(*) FROM t WHERE id BETWEEN $lo AND $hi
 # Overflow (at 1000 keys) before the savepoint; the savepoint's changes,
 # all spilled, are rolled back.
 $queued_before = stats('keys_queued');
-$node->safe_psql('postgres', q{
+($rc, $out, $err) = $node->psql('postgres', q{
 SET wt_cache.max_changes = 1000;
 BEGIN;
 UPDATE t SET n = n + 10 WHERE id <= 5000;
@@ -202,6 +263,8 @@ UPDATE t SET n = n + 100 WHERE id BETWEEN 5001 AND 8000;
 ROLLBACK TO s;
 COMMIT;
 });
+is($rc, 0, 'savepoint case 1: committed');
+is($err, '', 'savepoint case 1: no error or warning');
 $queued = stats('keys_queued') - $queued_before;
 cmp_ok($queued, '>=', 5000, "savepoint case 1: keys queued ($queued)");
 ok(defined drained(120), 'savepoint case 1: queue drained');
@@ -215,7 +278,7 @@ is(stale_range(1, 8000), '0',
 # Overflow starting inside the savepoint that is rolled back, then more
 # changes after the rollback, some of rows the savepoint had touched.
 $queued_before = stats('keys_queued');
-$node->safe_psql('postgres', q{
+($rc, $out, $err) = $node->psql('postgres', q{
 SET wt_cache.max_changes = 1000;
 BEGIN;
 UPDATE t SET n = n + 10 WHERE id BETWEEN 10001 AND 10500;
@@ -228,6 +291,8 @@ UPDATE t SET n = n + 1000 WHERE id BETWEEN 13001 AND 13100;
 RELEASE s2;
 COMMIT;
 });
+is($rc, 0, 'savepoint case 2: committed');
+is($err, '', 'savepoint case 2: no error or warning');
 $queued = stats('keys_queued') - $queued_before;
 cmp_ok($queued, '>=', 1200, "savepoint case 2: keys queued ($queued)");
 ok(defined drained(120), 'savepoint case 2: queue drained');
