@@ -117,7 +117,7 @@ CREATE FUNCTION wt_cache._stats(
     OUT retry_keys_written bigint, OUT retry_failures bigint, OUT keys_parked_dead bigint,
     OUT resyncs bigint, OUT circuit text, OUT circuit_changed_at timestamptz,
     OUT last_error text, OUT last_error_at timestamptz, OUT avg_round_trip_ms float8,
-    OUT consecutive_failures bigint)
+    OUT consecutive_failures bigint, OUT stale_rejected bigint)
 RETURNS record
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_stats_function';
 REVOKE ALL ON FUNCTION wt_cache._stats() FROM PUBLIC;
@@ -129,7 +129,7 @@ CREATE VIEW wt_cache.stats AS
 SELECT s.xacts_pushed, s.keys_written, s.push_failures, s.keys_handed_off,
        s.keys_queued, s.keys_lost, s.retry_keys_written AS retries_written,
        s.retry_failures, q.queue_depth, q.oldest_pending_age, q.dead_entries,
-       q.tables_needing_resync, s.resyncs, s.circuit, s.circuit_changed_at,
+       q.tables_needing_resync, s.resyncs, s.stale_rejected, s.circuit, s.circuit_changed_at,
        s.consecutive_failures, s.last_error, s.last_error_at, s.avg_round_trip_ms
   FROM wt_cache._stats() s,
        LATERAL (SELECT pg_catalog.count(*) FILTER (WHERE state = 'pending' AND kind = 'key') AS queue_depth,

@@ -38,6 +38,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -66,6 +67,9 @@ typedef struct WtcPush
 } WtcPush;
 
 static WtcPush push;
+
+/* Test-only: delay the push after the commit record (superuser only) */
+int			wtc_test_push_delay_ms = 0;
 
 /* Rate limit of the LOG lines about failed pushes */
 int			wtc_log_interval_ms = 10000;
@@ -245,10 +249,21 @@ do_push(void)
 {
 	if (push.failed != NULL)
 	{
-		int64_t		start = wtc_now_us();
+		int64_t		start;
 		WtcBatchReplies r;
 		int			rc;
+		char		version[WTC_VERSION_LEN + 1];
 
+		/*
+		 * NB: the version is this transaction's commit LSN: of two commits
+		 * that change one row, the later one's commit record is later.
+		 */
+		wtc_format_version(version, XactLastCommitEnd);
+		wtc_batch_set_version(&push.batch, version);
+		if (wtc_test_push_delay_ms > 0)
+			pg_usleep((long) wtc_test_push_delay_ms * 1000L);
+		start = wtc_now_us();
+		memset(&r, 0, sizeof(r));
 		r.keys_per_call = push.batch.keys_per_call;
 		r.nkeys = push.nkeys;
 		r.on_key = key_result;
@@ -271,6 +286,7 @@ do_push(void)
 		else
 		{
 			wtc_stats_push_ok();
+			wtc_count(&wtc_stats->stale_rejected, r.nstale);
 			if (wtc_stats != NULL)
 			{
 				pg_atomic_fetch_add_u64(&wtc_stats->rtt_sum_us,

@@ -27,27 +27,51 @@
 #include "fence.h"
 
 int			wtc_keys_per_call = 1000;
+int			wtc_tombstone_ms = 60000;
+bool		wtc_test_fencing = true;
 
 /*
- * KEYS: the keys.  ARGV: for key i, ARGV[2i-1] is the operation, "D" to
- * delete or "S" or "S<ttl seconds>" to set, and ARGV[2i] the value.
+ * Versioned writes (newer never loses to older).  Each call carries one
+ * version, ARGV[1]: 20 characters, the epoch (4 hex digits) and an LSN (16
+ * hex digits), so that versions compare as strings.  Key i is KEYS[2i-1],
+ * its version key KEYS[2i] = "{<key>}:v" (the braces put both in the same
+ * cluster hash slot); ARGV[2i] is the operation ("S", "S<ttl seconds>", or
+ * "D<tombstone ms>") and ARGV[2i+1] the value.  A write is applied only if
+ * its version is newer than the version key's; a delete leaves the version
+ * behind for a while (a tombstone), so a late older write cannot bring the
+ * row back.  Status per key: 1 written, 2 refused as older (not an error:
+ * something newer is there), or an error text.  A version starting with
+ * "U" means unfenced (the test-only wt_cache.test_fencing = off).
  */
 static const char apply_script[] =
+"local ver = ARGV[1]\n"
+"local fenced = string.sub(ver, 1, 1) ~= 'U'\n"
 "local res = {}\n"
-"for i = 1, #KEYS do\n"
-"  local k = KEYS[i]\n"
-"  local op = ARGV[2 * i - 1]\n"
+"for i = 1, #KEYS / 2 do\n"
+"  local k, v = KEYS[2 * i - 1], KEYS[2 * i]\n"
+"  local op, val = ARGV[2 * i], ARGV[2 * i + 1]\n"
 "  local t = redis.call('TYPE', k)['ok']\n"
+"  local cur = false\n"
+"  if fenced then\n"
+"    local vt = redis.call('TYPE', v)['ok']\n"
+"    if vt ~= 'string' and vt ~= 'none' then t = 'version key ' .. vt end\n"
+"    if vt == 'string' then cur = redis.call('GET', v) end\n"
+"  end\n"
 "  if t ~= 'string' and t ~= 'none' then\n"
 "    res[i] = 'WRONGTYPE key holds a ' .. t .. ', not a string'\n"
-"  elseif op == 'D' then\n"
+"  elseif cur and cur >= ver then\n"
+"    res[i] = 2\n"
+"  elseif string.sub(op, 1, 1) == 'D' then\n"
 "    redis.call('DEL', k)\n"
+"    if fenced then redis.call('SET', v, ver, 'PX', string.sub(op, 2)) end\n"
 "    res[i] = 1\n"
 "  elseif #op > 1 then\n"
-"    redis.call('SET', k, ARGV[2 * i], 'EX', string.sub(op, 2))\n"
+"    redis.call('SET', k, val, 'EX', string.sub(op, 2))\n"
+"    if fenced then redis.call('SET', v, ver, 'EX', string.sub(op, 2)) end\n"
 "    res[i] = 1\n"
 "  else\n"
-"    redis.call('SET', k, ARGV[2 * i])\n"
+"    redis.call('SET', k, val)\n"
+"    if fenced then redis.call('SET', v, ver) end\n"
 "    res[i] = 1\n"
 "  end\n"
 "end\n"
@@ -72,7 +96,12 @@ wtc_batch_init(WtcWriteBatch *b, const char *sha)
 	b->keys_per_call = wtc_keys_per_call;
 }
 
-/* Assemble the call being built: *N EVALSHA sha numkeys keys... args... */
+/*
+ * Assemble the call being built: *N EVALSHA sha numkeys keys... version
+ * args...  The version is a placeholder of WTC_VERSION_LEN bytes whose
+ * offset is remembered, so that wtc_batch_set_version can fill it in once
+ * it is known (at commit, the commit LSN) without building anything again.
+ */
 static void
 finish_call(WtcWriteBatch *b)
 {
@@ -81,12 +110,23 @@ finish_call(WtcWriteBatch *b)
 
 	if (b->call_keys == 0)
 		return;
-	appendStringInfo(&b->out, "*%d\r\n", 3 + 3 * b->call_keys);
+	appendStringInfo(&b->out, "*%d\r\n", 4 + 4 * b->call_keys);
 	append_bulk(&b->out, "EVALSHA", 7);
 	append_bulk(&b->out, b->sha, strlen(b->sha));
-	numlen = pg_ltoa(b->call_keys, num);
+	numlen = pg_ltoa(2 * b->call_keys, num);
 	append_bulk(&b->out, num, numlen);
 	appendBinaryStringInfo(&b->out, b->keys.data, b->keys.len);
+	appendStringInfo(&b->out, "$%d\r\n", WTC_VERSION_LEN);
+	if (b->nversions == b->maxversions)
+	{
+		b->maxversions = Max(8, b->maxversions * 2);
+		b->version_at = b->version_at ?
+			repalloc(b->version_at, sizeof(int) * b->maxversions) :
+			palloc(sizeof(int) * b->maxversions);
+	}
+	b->version_at[b->nversions++] = b->out.len;
+	appendStringInfoSpaces(&b->out, WTC_VERSION_LEN);
+	appendBinaryStringInfo(&b->out, "\r\n", 2);
 	appendBinaryStringInfo(&b->out, b->args.data, b->args.len);
 	resetStringInfo(&b->keys);
 	resetStringInfo(&b->args);
@@ -103,17 +143,23 @@ void
 wtc_batch_add(WtcWriteBatch *b, const char *key, size_t keylen,
 			  const char *value, size_t vallen, int ttl)
 {
+	char		op[16];
+	int			oplen = 1;
+
+	/* The key, and its version key "{key}:v" in the same hash slot */
 	append_bulk(&b->keys, key, keylen);
+	appendStringInfo(&b->keys, "$%zu\r\n{", keylen + 4);
+	appendBinaryStringInfo(&b->keys, key, keylen);
+	appendBinaryStringInfo(&b->keys, "}:v\r\n", 5);
 	if (value == NULL)
 	{
-		append_bulk(&b->args, "D", 1);
+		op[0] = 'D';
+		oplen += pg_ltoa(wtc_tombstone_ms, op + 1);
+		append_bulk(&b->args, op, oplen);
 		append_bulk(&b->args, "", 0);
 	}
 	else
 	{
-		char		op[16];
-		int			oplen = 1;
-
 		op[0] = 'S';
 		if (ttl > 0)
 			oplen += pg_ltoa(ttl, op + 1);
@@ -135,6 +181,34 @@ wtc_batch_finish(WtcWriteBatch *b)
 	b->keys.data = b->args.data = NULL;
 }
 
+/*
+ * wtc_format_version
+ *		The version of a write made at lsn: epoch and LSN in fixed-width hex,
+ *		or the unfenced marker when wt_cache.test_fencing is off.  dst needs
+ *		WTC_VERSION_LEN + 1 bytes.  Does not throw.
+ */
+void
+wtc_format_version(char *dst, uint64 lsn)
+{
+	if (!wtc_test_fencing)
+		snprintf(dst, WTC_VERSION_LEN + 1, "U%0*d", WTC_VERSION_LEN - 1, 0);
+	else
+		snprintf(dst, WTC_VERSION_LEN + 1, "%04X%016llX", 0,
+				 (unsigned long long) lsn);
+}
+
+/*
+ * wtc_batch_set_version
+ *		Fill in the version of every call of a finished batch.  Only memcpy:
+ *		safe in the XACT_EVENT_COMMIT callback.
+ */
+void
+wtc_batch_set_version(WtcWriteBatch *b, const char *version)
+{
+	for (int i = 0; i < b->nversions; i++)
+		memcpy(b->out.data + b->version_at[i], version, WTC_VERSION_LEN);
+}
+
 /* Per-key statuses inside one call's reply */
 typedef struct CallStatus
 {
@@ -152,6 +226,12 @@ element_status(void *arg, long index, const RespReply *el)
 		return;
 	if (el->type == ':' && el->integer == 1)
 		cs->r->on_key(cs->r->arg, keyindex, NULL, 0);
+	else if (el->type == ':' && el->integer == 2)
+	{
+		/* Refused: Valkey holds a newer version.  Done, not failed. */
+		cs->r->nstale++;
+		cs->r->on_key(cs->r->arg, keyindex, NULL, 0);
+	}
 	else if (el->type == '$' || el->type == '+' || el->type == '-')
 		cs->r->on_key(cs->r->arg, keyindex, el->str, el->len);
 	else

@@ -17,6 +17,9 @@
  * wtc_keys_per_call keys each.  Keys and their arguments are gathered per
  * call and assembled when the call is full or the batch ends.
  */
+/* Length of a version: epoch (4 hex digits) and LSN (16 hex digits) */
+#define WTC_VERSION_LEN 20
+
 typedef struct WtcWriteBatch
 {
 	StringInfoData out;			/* finished calls */
@@ -27,14 +30,21 @@ typedef struct WtcWriteBatch
 	int			nkeys;
 	int			keys_per_call;
 	const char *sha;
+	int		   *version_at;		/* offset of each call's version in out */
+	int			nversions;
+	int			maxversions;
 } WtcWriteBatch;
 
 extern int	wtc_keys_per_call;
+extern int	wtc_tombstone_ms;
+extern bool wtc_test_fencing;
 
 extern void wtc_batch_init(WtcWriteBatch *b, const char *sha);
 extern void wtc_batch_add(WtcWriteBatch *b, const char *key, size_t keylen,
 						  const char *value, size_t vallen, int ttl);
 extern void wtc_batch_finish(WtcWriteBatch *b);
+extern void wtc_format_version(char *dst, uint64 lsn);
+extern void wtc_batch_set_version(WtcWriteBatch *b, const char *version);
 
 /* Result of one key, from the replies of a batch */
 typedef void (*WtcKeyResult) (void *arg, int keyindex, const char *err,
@@ -44,6 +54,7 @@ typedef struct WtcBatchReplies
 {
 	int			keys_per_call;
 	int			nkeys;
+	int			nstale;			/* keys refused as older than Valkey's */
 	WtcKeyResult on_key;
 	void	   *arg;
 } WtcBatchReplies;

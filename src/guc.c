@@ -153,6 +153,34 @@ wtc_guc_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("wt_cache.tombstone_ttl",
+							gettext_noop("How long the version of a deleted key is kept, so that a late older write cannot bring the row back."),
+							NULL,
+							&wtc_tombstone_ms,
+							60000, 1000, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/* Test-only hooks: they exist to force timings in tests */
+	DefineCustomIntVariable("wt_cache.test_push_delay",
+							gettext_noop("Test only: delay each commit's write to Valkey after its commit record."),
+							NULL,
+							&wtc_test_push_delay_ms,
+							0, 0, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("wt_cache.test_fencing",
+							 gettext_noop("Test only: turning it off makes writes unversioned, so that an older write can overwrite a newer one."),
+							 NULL,
+							 &wtc_test_fencing,
+							 true,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+
 	/* Shared memory sizes: only at server start */
 	DefineCustomIntVariable("wt_cache.max_databases",
 							gettext_noop("Databases that can use wt_cache at once (one handoff ring each)."),

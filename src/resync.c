@@ -19,6 +19,8 @@
 #include "access/relation.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "storage/lmgr.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -45,6 +47,7 @@ typedef struct KeyScan
 	char		cursor[32];
 	StringInfoData unlink;		/* UNLINK command being built */
 	StringInfoData args;
+	StringInfoData tombs;		/* PEXPIRE {key}:v for each key */
 	int			nkeys;
 } KeyScan;
 
@@ -58,6 +61,10 @@ scan_key(void *arg, long index, const RespReply *el)
 	appendStringInfo(&st->args, "$%zu\r\n", el->len);
 	appendBinaryStringInfo(&st->args, el->str, el->len);
 	appendBinaryStringInfo(&st->args, "\r\n", 2);
+	appendStringInfo(&st->tombs, "*3\r\n$7\r\nPEXPIRE\r\n$%zu\r\n{", el->len + 4);
+	appendBinaryStringInfo(&st->tombs, el->str, el->len);
+	appendStringInfo(&st->tombs, "}:v\r\n$%d\r\n%d\r\n",
+					 (int) snprintf(NULL, 0, "%d", wtc_tombstone_ms), wtc_tombstone_ms);
 	st->nkeys++;
 }
 
@@ -97,6 +104,7 @@ unlink_prefix(WtcConn *conn, const char *prefix)
 	strlcpy(st.cursor, "0", sizeof(st.cursor));
 	initStringInfo(&st.unlink);
 	initStringInfo(&st.args);
+	initStringInfo(&st.tombs);
 	do
 	{
 		const char *argv[6] = {"SCAN", st.cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
@@ -106,6 +114,7 @@ unlink_prefix(WtcConn *conn, const char *prefix)
 		initStringInfo(&cmd);
 		wtc_append_command(&cmd, 6, argv, argvlen);
 		resetStringInfo(&st.args);
+		resetStringInfo(&st.tombs);
 		st.nkeys = 0;
 		strlcpy(st.cursor, "0", sizeof(st.cursor));
 		if (wtc_conn_exchange(conn, cmd.data, cmd.len, 1,
@@ -114,10 +123,15 @@ unlink_prefix(WtcConn *conn, const char *prefix)
 			return false;
 		if (st.nkeys > 0)
 		{
+			/*
+			 * UNLINK the keys; their version keys stay as tombstones for a
+			 * while, so that a late older write cannot bring a row back.
+			 */
 			resetStringInfo(&st.unlink);
 			appendStringInfo(&st.unlink, "*%d\r\n$6\r\nUNLINK\r\n", st.nkeys + 1);
 			appendBinaryStringInfo(&st.unlink, st.args.data, st.args.len);
-			if (wtc_conn_exchange(conn, st.unlink.data, st.unlink.len, 1,
+			appendBinaryStringInfo(&st.unlink, st.tombs.data, st.tombs.len);
+			if (wtc_conn_exchange(conn, st.unlink.data, st.unlink.len, 1 + st.nkeys,
 								  wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
 								  NULL, NULL) != 0)
 				return false;
@@ -144,13 +158,15 @@ count_result(void *arg, int keyindex, const char *err, size_t errlen)
 }
 
 static bool
-send_batch(WtcConn *conn, WtcWriteBatch *b, WriteCount *wc)
+send_batch(WtcConn *conn, WtcWriteBatch *b, WriteCount *wc, const char *version)
 {
 	WtcBatchReplies r;
 
 	wtc_batch_finish(b);
 	if (b->nkeys == 0)
 		return true;
+	wtc_batch_set_version(b, version);
+	memset(&r, 0, sizeof(r));
 	r.keys_per_call = b->keys_per_call;
 	r.nkeys = b->nkeys;
 	r.on_key = count_result;
@@ -160,13 +176,35 @@ send_batch(WtcConn *conn, WtcWriteBatch *b, WriteCount *wc)
 							 wtc_batch_reply, &r) == 0;
 }
 
+/*
+ * The version a resync writes with, safe beside commits still in flight:
+ * take the WAL insert position, then wait for every transaction running at
+ * that moment to end (as CREATE INDEX CONCURRENTLY waits).  A snapshot
+ * taken after that sees every commit whose record precedes the position;
+ * any other commit gets a newer version than ours and wins.
+ */
+static XLogRecPtr
+safe_version(void)
+{
+	XLogRecPtr	lsn = GetXLogInsertRecPtr();
+	Snapshot	snap = GetLatestSnapshot();
+	int			n = snap->xcnt;
+	TransactionId *xids = palloc(sizeof(TransactionId) * Max(n, 1));
+
+	memcpy(xids, snap->xip, sizeof(TransactionId) * n);
+	for (int i = 0; i < n; i++)
+		XactLockTableWait(xids[i], NULL, NULL, XLTW_None);
+	return lsn;
+}
+
 /* Write every row of the table; false if the connection failed */
 static bool
 write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 		   WriteCount *wc)
 {
-	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	char		version[WTC_VERSION_LEN + 1];
+	Snapshot	snap;
+	TableScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	StringInfoData key;
 	StringInfoData json;
@@ -176,8 +214,12 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"wt_cache resync batch",
 													ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+	MemoryContext old;
 
+	wtc_format_version(version, safe_version());
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	old = MemoryContextSwitchTo(batch_cxt);
 	wtc_batch_init(&batch, conn->script_sha);
 	wtc_fixed_settings_enter(&saved);
 	PG_TRY();
@@ -195,7 +237,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 			(*rows)++;
 			if (batch.nkeys >= WRITE_BATCH)
 			{
-				ok = send_batch(conn, &batch, wc);
+				ok = send_batch(conn, &batch, wc, version);
 				MemoryContextReset(batch_cxt);
 				initStringInfo(&key);
 				initStringInfo(&json);
@@ -208,7 +250,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 			}
 		}
 		if (ok)
-			ok = send_batch(conn, &batch, wc);
+			ok = send_batch(conn, &batch, wc, version);
 	}
 	PG_FINALLY();
 	{

@@ -27,6 +27,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -526,7 +527,12 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 		start = end;
 	}
 
-	/* Write them, all in one exchange */
+	/*
+	 * Write them, all in one exchange.  NB: the version is the WAL position
+	 * now, after the reads: a commit that changed a row before we read it
+	 * has an older commit record; one that changes it later waits for our
+	 * FOR SHARE lock, held until our write has landed, and gets a newer one.
+	 */
 	wtc_batch_init(&batch, conn->script_sha);
 	for (int i = 0, k = 0; i < n; i++)
 	{
@@ -539,6 +545,11 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	wtc_batch_finish(&batch);
 	if (batch.nkeys > 0)
 	{
+		char		version[WTC_VERSION_LEN + 1];
+
+		wtc_format_version(version, GetXLogInsertRecPtr());
+		wtc_batch_set_version(&batch, version);
+		memset(&r, 0, sizeof(r));
 		r.keys_per_call = batch.keys_per_call;
 		r.nkeys = batch.nkeys;
 		r.on_key = item_result;
@@ -577,8 +588,8 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 		if (count > 0 &&
 			SPI_execute_with_args("UPDATE wt_cache.retry_queue SET attempts = attempts + 1,"
 								  " next_attempt_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
-								  "  pg_catalog.make_interval(secs => pg_catalog.least($3::float8,"
-								  "   $2::float8 * 2.0 ^ pg_catalog.least(attempts, 30))"
+								  "  pg_catalog.make_interval(secs => LEAST($3::float8,"
+								  "   $2::float8 * 2.0 ^ LEAST(attempts, 30))"
 								  "   * (0.5 + pg_catalog.random() / 2) / 1000.0)"
 								  " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 								  3, t3, v, NULL, false, 0) != SPI_OK_UPDATE)
@@ -613,7 +624,9 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 				wtc_stats_error(it->err);
 			}
 		}
-		wtc_count(&wtc_stats->retry_keys_written, nok);
+		wtc_count(&wtc_stats->retry_keys_written, nok - (batch.nkeys > 0 ? r.nstale : 0));
+		if (batch.nkeys > 0)
+			wtc_count(&wtc_stats->stale_rejected, r.nstale);
 		wtc_count(&wtc_stats->retry_failures, nfail);
 		wtc_count(&wtc_stats->keys_dead, ndead);
 	}

@@ -65,6 +65,7 @@ stats_shmem_startup(void)
 		pg_atomic_init_u64(&wtc_stats->retry_failures, 0);
 		pg_atomic_init_u64(&wtc_stats->keys_dead, 0);
 		pg_atomic_init_u64(&wtc_stats->resyncs, 0);
+		pg_atomic_init_u64(&wtc_stats->stale_rejected, 0);
 		pg_atomic_init_u64(&wtc_stats->rtt_sum_us, 0);
 		pg_atomic_init_u64(&wtc_stats->rtt_count, 0);
 		pg_atomic_init_u32(&wtc_stats->consecutive_failures, 0);
@@ -158,8 +159,8 @@ Datum
 wtc_stats_function(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[16];
-	bool		nulls[16];
+	Datum		values[17];
+	bool		nulls[17];
 	int			i = 0;
 	uint64		rtt_count;
 	char		last_error[256];
@@ -215,6 +216,7 @@ wtc_stats_function(PG_FUNCTION_ARGS)
 		nulls[i] = true;
 	i++;
 	values[i++] = Int64GetDatum(pg_atomic_read_u32(&wtc_stats->consecutive_failures));
+	values[i++] = Int64GetDatum(pg_atomic_read_u64(&wtc_stats->stale_rejected));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

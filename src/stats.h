@@ -24,6 +24,7 @@ typedef struct WtcStats
 	pg_atomic_uint64 retry_failures;	/* keys the worker failed to write */
 	pg_atomic_uint64 keys_dead;		/* keys parked as dead */
 	pg_atomic_uint64 resyncs;		/* tables resynced by the worker */
+	pg_atomic_uint64 stale_rejected;	/* writes refused: Valkey had newer */
 	pg_atomic_uint64 rtt_sum_us;	/* commit round trips, for the average */
 	pg_atomic_uint64 rtt_count;
 	pg_atomic_uint32 consecutive_failures;
