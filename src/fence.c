@@ -39,7 +39,10 @@ bool		wtc_test_fencing = true;
  * "D<tombstone ms>") and ARGV[2i+1] the value.  A write is applied only if
  * its version is newer than the version key's; a delete leaves the version
  * behind for a while (a tombstone), so a late older write cannot bring the
- * row back.  Status per key: 1 written, 2 refused as older (not an error:
+ * row back.  The key's type is checked (a key holding a list or hash is
+ * someone else's, and is not overwritten) only while it has no version: a
+ * key with a version is one wt_cache wrote.  Status per key: 1 written, 2
+ * refused as older (not an error:
  * something newer is there), or an error text.  A version starting with
  * "U" means unfenced (the test-only wt_cache.test_fencing = off).
  */
@@ -50,15 +53,19 @@ static const char apply_script[] =
 "for i = 1, #KEYS / 2 do\n"
 "  local k, v = KEYS[2 * i - 1], KEYS[2 * i]\n"
 "  local op, val = ARGV[2 * i], ARGV[2 * i + 1]\n"
-"  local t = redis.call('TYPE', k)['ok']\n"
 "  local cur = false\n"
+"  local bad = nil\n"
 "  if fenced then\n"
-"    local vt = redis.call('TYPE', v)['ok']\n"
-"    if vt ~= 'string' and vt ~= 'none' then t = 'version key ' .. vt end\n"
-"    if vt == 'string' then cur = redis.call('GET', v) end\n"
+"    cur = redis.pcall('GET', v)\n"
+"    if type(cur) == 'table' and cur['err'] then bad = 'version key' cur = false end\n"
 "  end\n"
-"  if t ~= 'string' and t ~= 'none' then\n"
-"    res[i] = 'WRONGTYPE key holds a ' .. t .. ', not a string'\n"
+"  if not bad and not cur then\n"
+"    -- no version yet: the key may be someone else's; look at its type\n"
+"    local t = redis.call('TYPE', k)['ok']\n"
+"    if t ~= 'string' and t ~= 'none' then bad = t end\n"
+"  end\n"
+"  if bad then\n"
+"    res[i] = 'WRONGTYPE key holds a ' .. bad .. ', not a string'\n"
 "  elseif cur and cur >= ver then\n"
 "    res[i] = 2\n"
 "  elseif string.sub(op, 1, 1) == 'D' then\n"
