@@ -394,13 +394,15 @@ wtc_worker_main(Datum arg)
 	before_shmem_exit(worker_exit, BoolGetDatum(false));
 
 	/*
-	 * NB: the queue is read in next_attempt_at order, a few thousand
-	 * entries at a time: an ordered walk of its index stops after them,
-	 * where a bitmap scan would read and sort every pending entry each time
-	 * (and the planner, without fresh statistics of a queue that grew fast,
-	 * picks the bitmap).
+	 * NB: the worker's statements each touch a few thousand queue entries
+	 * or rows by key: the queue in next_attempt_at order, done entries by
+	 * id, rows by their key.  Each should walk an index and stop.  Without
+	 * fresh statistics of a queue that grew fast, the planner picks bitmap
+	 * or sequential scans of the whole queue for each batch instead, which
+	 * makes a drain quadratic: the worker's session does without them.
 	 */
 	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	for (;;)
 	{
