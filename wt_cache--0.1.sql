@@ -70,6 +70,11 @@ CREATE FUNCTION wt_cache.detach(rel regclass) RETURNS void
 COMMENT ON FUNCTION wt_cache.detach(regclass) IS
     'Stop caching a table (keys already in Valkey stay)';
 
+CREATE FUNCTION wt_cache.resync(rel regclass) RETURNS bigint
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_resync';
+COMMENT ON FUNCTION wt_cache.resync(regclass) IS
+    'Write every row of an attached table you own to Valkey and remove the keys of rows that are gone; returns the rows written';
+
 CREATE FUNCTION wt_cache.cache_get(key text) RETURNS text
     LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'wtc_cache_get';
 REVOKE ALL ON FUNCTION wt_cache.cache_get(text) FROM PUBLIC;

@@ -37,10 +37,12 @@
 #include "commit.h"
 #include "config.h"
 #include "keyenc.h"
+#include "resync.h"
 #include "wt_cache.h"
 
 PG_FUNCTION_INFO_V1(wtc_attach);
 PG_FUNCTION_INFO_V1(wtc_detach);
+PG_FUNCTION_INFO_V1(wtc_resync);
 
 /* Names of the triggers attach creates */
 #define ROW_TRIGGER "wt_cache_capture"
@@ -48,10 +50,10 @@ PG_FUNCTION_INFO_V1(wtc_detach);
 
 /*
  * Open the table named by the first argument, after checking that the
- * caller owns it.  Locks it like CREATE TRIGGER does.
+ * caller owns it, with the given lock.
  */
 static Relation
-open_owned_table(FunctionCallInfo fcinfo)
+open_owned_table(FunctionCallInfo fcinfo, LOCKMODE lockmode)
 {
 	Oid			relid;
 	Relation	rel;
@@ -60,7 +62,7 @@ open_owned_table(FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table must not be NULL"),
-				 errhint("Name the table, for example wt_cache.attach('public.flight').")));
+				 errhint("Name the table, for example 'public.flight'.")));
 	relid = PG_GETARG_OID(0);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
@@ -71,7 +73,7 @@ open_owned_table(FunctionCallInfo fcinfo)
 		aclcheck_error(ACLCHECK_NOT_OWNER,
 					   get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
-	rel = try_relation_open(relid, ShareRowExclusiveLock);
+	rel = try_relation_open(relid, lockmode);
 	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -418,7 +420,8 @@ qualified_name(Relation rel)
 Datum
 wtc_attach(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_owned_table(fcinfo);
+	/* Locked like CREATE TRIGGER does */
+	Relation	rel = open_owned_table(fcinfo, ShareRowExclusiveLock);
 	Oid			relid = RelationGetRelid(rel);
 	char	   *prefix;
 	AttrNumber *key_attnums;
@@ -563,7 +566,7 @@ wtc_attach(PG_FUNCTION_ARGS)
 Datum
 wtc_detach(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_owned_table(fcinfo);
+	Relation	rel = open_owned_table(fcinfo, ShareRowExclusiveLock);
 	Oid			relid = RelationGetRelid(rel);
 	char	   *qname = qualified_name(rel);
 	Privileged	priv;
@@ -592,4 +595,59 @@ wtc_detach(PG_FUNCTION_ARGS)
 
 	CacheInvalidateRelcacheByRelid(relid);
 	PG_RETURN_VOID();
+}
+
+/*
+ * wt_cache.resync(rel regclass) RETURNS bigint
+ *		Write every row of an attached table to Valkey and remove the keys
+ *		of rows that are gone: cache warm-up and repair, in this session,
+ *		safe beside live writes (versions, see resync.c).  Only the table's
+ *		owner may.  Returns the number of rows written.
+ */
+Datum
+wtc_resync(PG_FUNCTION_ARGS)
+{
+	/* Like a SELECT: writes go on meanwhile; DDL and TRUNCATE wait */
+	Relation	rel = open_owned_table(fcinfo, AccessShareLock);
+	WtcTableConfig *cfg;
+	int64		rows;
+	int			failed = 0;
+	char		err[256];
+
+	cfg = wtc_config_get(rel);
+	if (cfg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table \"%s\" is not attached to wt_cache",
+						RelationGetRelationName(rel)),
+				 errhint("Attach it with wt_cache.attach() first.")));
+	if (cfg->problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot resync table \"%s\"", RelationGetRelationName(rel)),
+				 errdetail("%s.", cfg->problem),
+				 errhint("Attach the table again with wt_cache.attach().")));
+	if (wtc_conn_ensure() != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not connect to Valkey: %s", wtc_backend_conn.errbuf)));
+	rows = wtc_resync_table(&wtc_backend_conn, rel, cfg, &failed, err, sizeof(err));
+	if (rows < 0)
+	{
+		char	   *why = pstrdup(wtc_backend_conn.errbuf);
+
+		wtc_conn_close(&wtc_backend_conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("resync of table \"%s\" failed: %s",
+						RelationGetRelationName(rel), why),
+				 errhint("Run it again once Valkey answers; nothing in the table changed.")));
+	}
+	if (failed > 0)
+		ereport(WARNING,
+				(errmsg("%d rows of table \"%s\" could not be written", failed,
+						RelationGetRelationName(rel)),
+				 errdetail("%s", err)));
+	relation_close(rel, NoLock);
+	PG_RETURN_INT64(rows);
 }

@@ -193,7 +193,8 @@ safe_version(void)
 
 	memcpy(xids, snap->xip, sizeof(TransactionId) * n);
 	for (int i = 0; i < n; i++)
-		XactLockTableWait(xids[i], NULL, NULL, XLTW_None);
+		if (!TransactionIdIsCurrentTransactionId(xids[i]))
+			XactLockTableWait(xids[i], NULL, NULL, XLTW_None);
 	return lsn;
 }
 
@@ -263,6 +264,27 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	table_endscan(scan);
 	UnregisterSnapshot(snap);
 	return ok;
+}
+
+/*
+ * wtc_resync_table
+ *		Remove every key of an attached table and write every row, with a
+ *		version safe beside live writes.  Returns the rows written, or -1 if
+ *		the connection failed (conn->errbuf says why).
+ */
+int64
+wtc_resync_table(WtcConn *conn, Relation rel, WtcTableConfig *cfg,
+				 int *failed, char *err, size_t errlen)
+{
+	int64		rows = 0;
+	WriteCount	wc = {0};
+
+	if (!unlink_prefix(conn, cfg->prefix) ||
+		(!cfg->invalidate && !write_rows(conn, rel, cfg, &rows, &wc)))
+		return -1;
+	*failed = wc.failed;
+	strlcpy(err, wc.err, errlen);
+	return rows;
 }
 
 /*

@@ -12,4 +12,10 @@
 
 extern int	wtc_resync_job(WtcConn *conn, bool *conn_failed);
 
+struct RelationData;
+struct WtcTableConfig;
+extern int64 wtc_resync_table(WtcConn *conn, struct RelationData *rel,
+							  struct WtcTableConfig *cfg, int *failed,
+							  char *err, size_t errlen);
+
 #endif							/* WTC_RESYNC_H */
