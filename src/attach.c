@@ -356,20 +356,7 @@ typedef struct Privileged
 static void
 privileged_enter(Privileged *p)
 {
-	Oid			owner;
-	HeapTuple	tup;
-	Oid			tables_oid = wtc_config_table_oid(false);
-
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(tables_oid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", tables_oid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-
-	GetUserIdAndSecContext(&p->save_userid, &p->save_sec_context);
-	SetUserIdAndSecContext(owner, p->save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	wtc_become_extension_owner(&p->save_userid, &p->save_sec_context);
 	p->save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,

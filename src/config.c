@@ -24,6 +24,9 @@
 #include "access/table.h"
 #include "access/transam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "utils/syscache.h"
 #include "catalog/pg_type.h"
 #include "parser/parse_coerce.h"
 #include "utils/array.h"
@@ -125,6 +128,29 @@ wtc_config_table_oid(bool missing_ok)
 				 errmsg("wt_cache is not installed in this database"),
 				 errhint("Run CREATE EXTENSION wt_cache.")));
 	return relid;
+}
+
+/*
+ * wtc_become_extension_owner
+ *		Act as the owner of wt_cache.tables (the extension's owner) until
+ *		SetUserIdAndSecContext(*save_userid, *save_sec_context): for writes
+ *		to wt_cache's own tables that the calling role may not make itself.
+ */
+void
+wtc_become_extension_owner(Oid *save_userid, int *save_sec_context)
+{
+	Oid			tables_oid = wtc_config_table_oid(false);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(tables_oid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", tables_oid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(owner, *save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 }
 
 /*

@@ -70,6 +70,7 @@ typedef struct WtcTableConfig
 #define Natts_wtc_tables				8
 
 extern Oid	wtc_config_table_oid(bool missing_ok);
+extern void wtc_become_extension_owner(Oid *save_userid, int *save_sec_context);
 extern WtcTableConfig *wtc_config_get(Relation rel);
 extern void wtc_config_end_xact(void);
 

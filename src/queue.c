@@ -17,8 +17,6 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -26,7 +24,6 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 
 #include "changeset.h"
 #include "config.h"
@@ -49,18 +46,7 @@ typedef struct QueueCtx
 static void
 queue_enter(QueueCtx *q)
 {
-	Oid			tables_oid = wtc_config_table_oid(false);
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(tables_oid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", tables_oid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	GetUserIdAndSecContext(&q->save_userid, &q->save_sec_context);
-	SetUserIdAndSecContext(owner, q->save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	wtc_become_extension_owner(&q->save_userid, &q->save_sec_context);
 	q->pushed_snapshot = !ActiveSnapshotSet();
 	if (q->pushed_snapshot)
 		PushActiveSnapshot(GetTransactionSnapshot());

@@ -338,6 +338,30 @@ guarded(int (*fn) (WtcConn *, bool *), int *result, bool *conn_failed)
 static int	single_limit = 0;
 
 /*
+ * Move handed-off keys into the queue table; on an ERROR, log it, clean up
+ * and return false (the keys stay in shared memory for the next pass).
+ */
+static bool
+store_handoffs(void)
+{
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		(void) wtc_retry_store_handoffs(my_slot);
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
  * Is Valkey there?  A PING on the open connection, or a new connection
  * (which loads the script).  0 if it answered.
  */
@@ -428,18 +452,8 @@ wtc_worker_main(Datum arg)
 
 		/* Make handed-off keys durable first */
 		pgstat_report_activity(STATE_RUNNING, "storing handed-off keys");
-		PG_TRY();
-		{
-			(void) wtc_retry_store_handoffs(my_slot);
-		}
-		PG_CATCH();
-		{
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
+		if (!store_handoffs())
 			failed = true;
-		}
-		PG_END_TRY();
 		if (got_sigterm)
 			break;
 
@@ -541,16 +555,6 @@ wtc_worker_main(Datum arg)
 	}
 
 	/* Stopping: store what is still handed off, then go */
-	PG_TRY();
-	{
-		(void) wtc_retry_store_handoffs(my_slot);
-	}
-	PG_CATCH();
-	{
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
+	(void) store_handoffs();
 	proc_exit(0);
 }
