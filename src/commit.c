@@ -176,19 +176,13 @@ key_result(void *arg, int keyindex, const char *err, size_t errlen)
 	}
 }
 
+/* The failed keys of the push, for the handoff (skips the others) */
 static bool
 next_failed_key(void *arg, int i, WtcHandoffKey *k)
 {
-	const WtcChange *ch;
-
 	if (push.failed != NULL && !push.failed[i])
 		return false;
-	ch = wtc_changeset_get(i);
-	k->relid = ch->relid;
-	k->key_offset = ch->key_offset;
-	k->key = ch->key;
-	k->keylen = ch->keylen;
-	return true;
+	return wtc_queue_next_change(NULL, i, k);
 }
 
 /*

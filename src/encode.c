@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * encode.c
- *	  Rows to cache keys and JSON values; changes to Valkey commands.
+ *	  Rows to cache keys and JSON values; RESP commands.
  *
  * The bytes written to Valkey must never depend on the writing session's
  * settings: two sessions writing one row must write the same bytes, or
@@ -225,28 +225,4 @@ wtc_append_command(StringInfo buf, int argc, const char **argv,
 		appendBinaryStringInfo(buf, argv[i], argvlen[i]);
 		appendBinaryStringInfo(buf, "\r\n", 2);
 	}
-}
-
-/* SET key value [EX ttl] */
-void
-wtc_append_set(StringInfo buf, const char *key, size_t keylen,
-			   const char *val, size_t vallen, int ttl)
-{
-	char		ttlbuf[16];
-	const char *argv[5] = {"SET", key, val, "EX", ttlbuf};
-	size_t		argvlen[5] = {3, keylen, vallen, 2, 0};
-
-	if (ttl > 0)
-		argvlen[4] = pg_ltoa(ttl, ttlbuf);
-	wtc_append_command(buf, ttl > 0 ? 5 : 3, argv, argvlen);
-}
-
-/* DEL key */
-void
-wtc_append_del(StringInfo buf, const char *key, size_t keylen)
-{
-	const char *argv[2] = {"DEL", key};
-	size_t		argvlen[2] = {3, keylen};
-
-	wtc_append_command(buf, 2, argv, argvlen);
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * encode.h
- *	  Rows to cache keys and JSON values; changes to Valkey commands.
+ *	  Rows to cache keys and JSON values; RESP commands.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,9 +33,6 @@ extern bool wtc_render_key(const WtcTableConfig *cfg, TupleTableSlot *slot,
 extern void wtc_render_json(const WtcTableConfig *cfg, TupleTableSlot *slot,
 							StringInfo out);
 
-extern void wtc_append_set(StringInfo buf, const char *key, size_t keylen,
-						   const char *val, size_t vallen, int ttl);
-extern void wtc_append_del(StringInfo buf, const char *key, size_t keylen);
 extern void wtc_append_command(StringInfo buf, int argc, const char **argv,
 							   const size_t *argvlen);
 

@@ -128,8 +128,13 @@ wtc_queue_keys(WtcHandoffNext next, void *arg, int n)
 	wtc_queue_pending_wake = true;
 }
 
-static bool
-next_change(void *arg, int i, WtcHandoffKey *k)
+/*
+ * wtc_queue_next_change
+ *		WtcHandoffNext over the changeset: the i-th change's key.  Does not
+ *		allocate or throw (commit.c hands failed keys off with it).
+ */
+bool
+wtc_queue_next_change(void *arg, int i, WtcHandoffKey *k)
 {
 	const WtcChange *ch = wtc_changeset_get(i);
 
@@ -166,7 +171,7 @@ wtc_queue_changeset(void)
 	int			n = wtc_changeset_count();
 
 	if (n > 0)
-		wtc_queue_keys(next_change, NULL, n);
+		wtc_queue_keys(wtc_queue_next_change, NULL, n);
 	if (wtc_changeset_overflowed())
 	{
 		WtcSpilledKey sk = {0};

@@ -306,11 +306,7 @@ wtc_resync_job(WtcConn *conn, bool *conn_failed)
 	WriteCount	wc = {0};
 
 	*conn_failed = false;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	wtc_worker_xact_begin();
 	if (SPI_execute("SELECT id, rel FROM wt_cache.retry_queue"
 					" WHERE kind = 'resync' AND state = 'pending'"
 					" AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
@@ -318,9 +314,7 @@ wtc_resync_job(WtcConn *conn, bool *conn_failed)
 		elog(ERROR, "could not read wt_cache.retry_queue");
 	if (SPI_processed == 0)
 	{
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		wtc_worker_xact_end();
 		return 0;
 	}
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -341,9 +335,7 @@ wtc_resync_job(WtcConn *conn, bool *conn_failed)
 			*conn_failed = true;
 			wtc_current_entry_id = 0;
 			relation_close(rel, AccessShareLock);
-			SPI_finish();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
+			wtc_worker_xact_end();
 			return 1;
 		}
 		ereport(LOG,
@@ -366,9 +358,7 @@ wtc_resync_job(WtcConn *conn, bool *conn_failed)
 	if (SPI_execute_with_args("DELETE FROM wt_cache.retry_queue WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not update wt_cache.retry_queue");
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	wtc_worker_xact_end();
 	wtc_current_entry_id = 0;
 	return 1;
 }

@@ -63,7 +63,30 @@ int			wtc_retry_batch_size = 5000;
  * job), so that if it makes the worker fail the worker can park it.
  */
 int64		wtc_current_entry_id = 0;
-#define current_id wtc_current_entry_id
+
+/*
+ * wtc_worker_xact_begin, wtc_worker_xact_end
+ *		Bracket one of the worker's transactions: a statement time (a
+ *		background worker must set it, or now() stays at its start), the
+ *		transaction, a snapshot, SPI.
+ */
+void
+wtc_worker_xact_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+void
+wtc_worker_xact_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
 
 typedef struct RetryItem
 {
@@ -119,9 +142,7 @@ wtc_retry_store_handoffs(int slot)
 	bool		unclean;
 	int			moved = 0;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	wtc_worker_xact_begin();
 	buf = wtc_handoff_peek(slot, &len, &upto);
 	if (buf != NULL)
 	{
@@ -142,8 +163,6 @@ wtc_retry_store_handoffs(int slot)
 	if (all || unclean)
 	{
 		/* Every attached table of this database */
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute("SELECT rel::pg_catalog.oid FROM wt_cache.tables", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read wt_cache.tables");
 		for (uint64 i = 0; i < SPI_processed; i++)
@@ -155,14 +174,12 @@ wtc_retry_store_handoffs(int slot)
 
 			wtc_queue_resync(relid);
 		}
-		SPI_finish();
 		if (unclean)
 			ereport(LOG,
 					(errmsg("wt_cache: the server did not stop cleanly; resyncing the attached tables of database \"%s\"",
 							get_database_name(MyDatabaseId))));
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	wtc_worker_xact_end();
 
 	/* Stored: now the ring may forget them */
 	if (buf != NULL)
@@ -446,12 +463,8 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	MemoryContext old;
 
 	*conn_failed = false;
-	current_id = 0;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	wtc_current_entry_id = 0;
+	wtc_worker_xact_begin();
 	/*
 	 * NB: no FOR UPDATE: a database's worker is the only one that retries or
 	 * deletes pending entries (backends only insert them; replay_dead and
@@ -494,7 +507,7 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 		items[i].nids = nelems;
 		taken += nelems;
 		if (limit == 1)
-			current_id = items[i].ids[0];
+			wtc_current_entry_id = items[i].ids[0];
 	}
 	MemoryContextSwitchTo(old);
 
@@ -560,9 +573,7 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 		{
 			/* Leave the entries as they are; the caller opens the circuit */
 			*conn_failed = true;
-			SPI_finish();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
+			wtc_worker_xact_end();
 			return taken;
 		}
 	}
@@ -630,10 +641,8 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 		wtc_count(&wtc_stats->retry_failures, nfail);
 		wtc_count(&wtc_stats->keys_dead, ndead);
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	current_id = 0;
+	wtc_worker_xact_end();
+	wtc_current_entry_id = 0;
 	return taken;
 }
 
@@ -648,18 +657,12 @@ wtc_retry_mark_dead(int64 id, const char *err)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(id), CStringGetTextDatum(err)};
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	wtc_worker_xact_begin();
 	if (SPI_execute_with_args("UPDATE wt_cache.retry_queue SET state = 'dead', attempts = attempts + 1,"
 							  " last_error = $2, dead_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
 							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update wt_cache.retry_queue");
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	wtc_worker_xact_end();
 	wtc_count(&wtc_stats->keys_dead, 1);
 	wtc_stats_error(err);
 }
@@ -673,11 +676,7 @@ wtc_retry_next_due_ms(int cap_ms)
 {
 	int			ms = cap_ms;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	wtc_worker_xact_begin();
 	if (SPI_execute("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch',"
 					" pg_catalog.min(next_attempt_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)"
 					" FROM wt_cache.retry_queue WHERE state = 'pending'", true, 0) == SPI_OK_SELECT &&
@@ -689,8 +688,6 @@ wtc_retry_next_due_ms(int cap_ms)
 		if (!isnull)
 			ms = (int) Max(0, Min((double) cap_ms, DatumGetFloat8(d)));
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	wtc_worker_xact_end();
 	return ms;
 }

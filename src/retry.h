@@ -18,6 +18,8 @@ extern int	wtc_retry_store_handoffs(int slot);
 extern int	wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed);
 extern void wtc_retry_mark_dead(int64 id, const char *err);
 extern int64 wtc_current_entry_id;
+extern void wtc_worker_xact_begin(void);
+extern void wtc_worker_xact_end(void);
 extern int	wtc_retry_next_due_ms(int cap_ms);
 
 #endif							/* WTC_RETRY_H */

@@ -80,6 +80,23 @@ handle_sigterm(SIGNAL_ARGS)
 }
 
 /*
+ * Describe one of wt_cache's background workers.  Restarted by the
+ * postmaster 5 s after a crash; an exit(0) ends it for good.
+ */
+static void
+describe_worker(BackgroundWorker *bgw, const char *function, const char *type)
+{
+	memset(bgw, 0, sizeof(*bgw));
+	bgw->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw->bgw_restart_time = 5;
+	strlcpy(bgw->bgw_library_name, "wt_cache", BGW_MAXLEN);
+	strlcpy(bgw->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(bgw->bgw_name, type, BGW_MAXLEN);
+	strlcpy(bgw->bgw_type, type, BGW_MAXLEN);
+}
+
+/*
  * wtc_worker_init
  *		Register the launcher.  Only when preloaded.
  */
@@ -90,14 +107,7 @@ wtc_worker_init(void)
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = 5;
-	strlcpy(bgw.bgw_library_name, "wt_cache", BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name, "wtc_launcher_main", BGW_MAXLEN);
-	strlcpy(bgw.bgw_name, "wt_cache launcher", BGW_MAXLEN);
-	strlcpy(bgw.bgw_type, "wt_cache launcher", BGW_MAXLEN);
+	describe_worker(&bgw, "wtc_launcher_main", "wt_cache launcher");
 	RegisterBackgroundWorker(&bgw);
 }
 
@@ -138,15 +148,8 @@ start_worker(Oid dboid)
 
 	if (worker_alive(dboid))
 		return;
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	/* Restarted by the postmaster after a crash; exit(0) ends it for good */
-	bgw.bgw_restart_time = 5;
-	strlcpy(bgw.bgw_library_name, "wt_cache", BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name, "wtc_worker_main", BGW_MAXLEN);
+	describe_worker(&bgw, "wtc_worker_main", "wt_cache worker");
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "wt_cache worker for database %u", dboid);
-	strlcpy(bgw.bgw_type, "wt_cache worker", BGW_MAXLEN);
 	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
 	bgw.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
