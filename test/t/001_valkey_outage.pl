@@ -23,16 +23,8 @@ is(wtc_converged($node, 'postgres', 'acct'), 'ok', 'cache filled before the outa
 # A write load of 4 clients for 12 seconds.  Each client has its own rows:
 # the order of two commits of one row is the fencing issue's (its stress
 # test); here every key must converge through the retry path.
-my $script = $node->basedir . '/load.sql';
-open(my $fh, '>', $script) or die;
-print $fh "\\set id 1 + :client_id * 125 + random(0, 124)\n"
-  . "UPDATE acct SET balance = balance + 1, touched = now() WHERE id = :id;\n";
-close $fh;
-my ($out, $err) = ('', '');
-my $load = IPC::Run::start(
-	[ 'pgbench', '-n', '-c', '4', '-T', '12', '-f', $script,
-	  '-h', $node->host, '-p', $node->port, 'postgres' ],
-	'>', \$out, '2>', \$err);
+my ($out, $err);
+my $load = wtc_acct_load($node, 125, 12, \$out, \$err);
 
 sleep 2;
 $valkey->freeze;

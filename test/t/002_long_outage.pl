@@ -70,17 +70,6 @@ sub stats
 is(wtc_converged($node, 'postgres', 'acct'), 'ok', 'acct cached before the outage');
 is(wide_stale(), '0', 'wide cached before the outage');
 
-# CPU time (user + system) a process used so far, in seconds
-sub cpu_seconds
-{
-	my ($pid) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return undef;
-	my $stat = <$fh>;
-	close $fh;
-	$stat =~ s/^.*\)\s+//s;    # after "(comm)": utime, stime are 12th, 13th
-	my @f = split ' ', $stat;
-	return ($f[11] + $f[12]) / (POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100);
-}
 my $worker = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
  WHERE backend_type = 'wt_cache worker' AND datname = current_database()});
 
@@ -89,24 +78,16 @@ my $before = stats();
 # A write load of 4 clients; each client has its own rows (the order of two
 # commits of one row is the fencing issue's case).  -l logs each
 # transaction's latency.
-my $script = $node->basedir . '/load.sql';
 my $logprefix = $node->basedir . '/pgbench_log';
-open(my $fh, '>', $script) or die;
-print $fh "\\set id 1 + :client_id * 250 + random(0, 249)\n"
-  . "UPDATE acct SET balance = balance + 1, touched = now() WHERE id = :id;\n";
-close $fh;
-my ($out, $err) = ('', '');
-my $load = IPC::Run::start(
-	[ 'pgbench', '-n', '-c', '4', '-T', $load_s, '-f', $script,
-	  '-l', "--log-prefix=$logprefix",
-	  '-h', $node->host, '-p', $node->port, 'postgres' ],
-	'>', \$out, '2>', \$err, IPC::Run::timeout(180));
+my ($out, $err);
+my $load = wtc_acct_load($node, 250, $load_s, \$out, \$err,
+	args => [ '-l', "--log-prefix=$logprefix" ], timeout => 180);
 my $t_load = time;
 
 usleep(1_000_000 * ($t_load + $kill_at - time)) if time < $t_load + $kill_at;
 my $t_kill = time;
 $valkey->kill9;
-my $cpu_kill = cpu_seconds($worker);
+my $cpu_kill = wtc_cpu_seconds($worker);
 note sprintf('valkey killed %.1f s into the load', $t_kill - $t_load);
 
 # While it is down: one UPDATE of every row of wide, beside the load
@@ -140,7 +121,7 @@ cmp_ok($down->{queued} - $before->{queued}, '>=', $wide_rows,
 	'the UPDATE of wide queued its keys ('
 	  . ($down->{queued} - $before->{queued}) . ' keys queued in the outage)');
 
-my $cpu_up = cpu_seconds($worker);
+my $cpu_up = wtc_cpu_seconds($worker);
 my $t_restart = time;
 $valkey->start;
 my $t_up = time;

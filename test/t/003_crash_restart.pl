@@ -39,42 +39,21 @@ is(wtc_converged($node, 'postgres', 'acct'), 'ok', 'cache filled');
 my $worker_sql = q{SELECT pid FROM pg_stat_activity
  WHERE backend_type = 'wt_cache worker' AND datname = current_database()};
 
-# CPU time (user + system) a process used so far, in seconds
-my $clk_tck = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
-sub cpu_seconds
-{
-	my ($pid) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return undef;
-	my $stat = <$fh>;
-	close $fh;
-	# Fields after "(comm)": state is field 3, utime 14, stime 15
-	$stat =~ s/^.*\)\s+//s;
-	my @f = split ' ', $stat;
-	return ($f[11] + $f[12]) / $clk_tck;
-}
 
 # CPU the process uses over $secs seconds
 sub cpu_over
 {
 	my ($pid, $secs) = @_;
-	my $c0 = cpu_seconds($pid);
+	my $c0 = wtc_cpu_seconds($pid);
 	sleep $secs;
-	my $c1 = cpu_seconds($pid);
+	my $c1 = wtc_cpu_seconds($pid);
 	return (defined $c0 && defined $c1) ? $c1 - $c0 : undef;
 }
 
 # ---------- (a) immediate stop during a load, Valkey down ----------
 
-my $script = $node->basedir . '/load.sql';
-open(my $fh, '>', $script) or die;
-print $fh "\\set id 1 + :client_id * 125 + random(0, 124)\n"
-  . "UPDATE acct SET balance = balance + 1, touched = now() WHERE id = :id;\n";
-close $fh;
-my ($out, $err) = ('', '');
-my $load = IPC::Run::start(
-	[ 'pgbench', '-n', '-c', '4', '-T', '60', '-f', $script,
-	  '-h', $node->host, '-p', $node->port, 'postgres' ],
-	'>', \$out, '2>', \$err, IPC::Run::timeout(120));
+my ($out, $err);
+my $load = wtc_acct_load($node, 125, 60, \$out, \$err, timeout => 120);
 
 sleep 2;
 $valkey->kill9;

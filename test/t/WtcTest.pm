@@ -12,9 +12,11 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use POSIX ();
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(wtc_valkey wtc_node wtc_wait wtc_converged);
+our @EXPORT = qw(wtc_valkey wtc_node wtc_wait wtc_converged wtc_acct_load
+  wtc_cpu_seconds);
 
 # ---------- Valkey ----------
 
@@ -117,6 +119,42 @@ fsync = off
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION wt_cache');
 	return $node;
+}
+
+# Start a write load in the background: pgbench, 4 clients for $seconds,
+# each client updating its own $per_client rows of table acct (so that no
+# two commits touch one row).  pgbench's output goes to $$out and $$err;
+# %opts: args (more pgbench arguments), timeout (seconds).  Returns the
+# IPC::Run harness.
+sub wtc_acct_load
+{
+	my ($node, $per_client, $seconds, $out, $err, %opts) = @_;
+	my $script = $node->basedir . '/load.sql';
+	open(my $fh, '>', $script) or die;
+	print $fh "\\set id 1 + :client_id * $per_client + random(0, "
+	  . ($per_client - 1) . ")\n"
+	  . "UPDATE acct SET balance = balance + 1, touched = now() WHERE id = :id;\n";
+	close $fh;
+	($$out, $$err) = ('', '');
+	return IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '4', '-T', $seconds, '-f', $script,
+		  @{ $opts{args} // [] },
+		  '-h', $node->host, '-p', $node->port, 'postgres' ],
+		'>', $out, '2>', $err,
+		$opts{timeout} ? IPC::Run::timeout($opts{timeout}) : ());
+}
+
+# CPU time (user + system) a process used so far, in seconds
+sub wtc_cpu_seconds
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return undef;
+	my $stat = <$fh>;
+	close $fh;
+	# After "(comm)": utime and stime are the 12th and 13th fields
+	$stat =~ s/^.*\)\s+//s;
+	my @f = split ' ', $stat;
+	return ($f[11] + $f[12]) / (POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100);
 }
 
 # Poll $sql (on $db) until it returns $want, at most $timeout seconds.
