@@ -10,9 +10,12 @@
 
 WTC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_VERSION=15
-PG_BINDIR=/usr/lib/postgresql/$PG_VERSION/bin
+# WTC_PG_ROOT=/some/dir uses a relocated copy of PostgreSQL under it
+# (test/private-pg makes one), so that parallel checkouts can each install
+# their own build of the extension; empty means the system's
+PG_BINDIR=${WTC_PG_ROOT:-}/usr/lib/postgresql/$PG_VERSION/bin
 PG_CONFIG=$PG_BINDIR/pg_config
-PGXS_DIR=/usr/lib/postgresql/$PG_VERSION/lib/pgxs
+PGXS_DIR=${WTC_PG_ROOT:-}/usr/lib/postgresql/$PG_VERSION/lib/pgxs
 WTC_WORK=""
 WTC_CLEANUPS=()
 
