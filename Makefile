@@ -16,6 +16,7 @@ OBJS = \
 	src/attach.o \
 	src/inspect.o \
 	src/fence.o \
+	src/epoch.o \
 	src/stats.o \
 	src/handoff.o \
 	src/queue.o \

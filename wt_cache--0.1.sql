@@ -59,11 +59,12 @@ CREATE FUNCTION wt_cache.attach(
     exclude text[] DEFAULT NULL,
     ttl integer DEFAULT NULL,
     mode text DEFAULT 'write',
-    key_columns text[] DEFAULT NULL)
+    key_columns text[] DEFAULT NULL,
+    load boolean DEFAULT true)
 RETURNS void
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_attach';
-COMMENT ON FUNCTION wt_cache.attach(regclass, text, text[], text[], integer, text, text[]) IS
-    'Cache the rows of a table you own in Valkey; attaching again replaces the options';
+COMMENT ON FUNCTION wt_cache.attach(regclass, text, text[], text[], integer, text, text[], boolean) IS
+    'Cache the rows of a table you own in Valkey; attaching again replaces the options; load: the worker writes the existing rows';
 
 CREATE FUNCTION wt_cache.detach(rel regclass) RETURNS void
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_detach';
@@ -93,7 +94,7 @@ COMMENT ON FUNCTION wt_cache.cache_command(text[]) IS
 CREATE TABLE wt_cache.retry_queue (
     id bigserial PRIMARY KEY,
     rel oid NOT NULL,
-    kind text NOT NULL DEFAULT 'key' CHECK (kind IN ('key', 'resync')),
+    kind text NOT NULL DEFAULT 'key' CHECK (kind IN ('key', 'resync', 'load')),
     key text,
     key_offset int2 NOT NULL DEFAULT 0,
     state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'dead')),
@@ -122,7 +123,7 @@ CREATE FUNCTION wt_cache._stats(
     OUT retry_keys_written bigint, OUT retry_failures bigint, OUT keys_parked_dead bigint,
     OUT resyncs bigint, OUT circuit text, OUT circuit_changed_at timestamptz,
     OUT last_error text, OUT last_error_at timestamptz, OUT avg_round_trip_ms float8,
-    OUT consecutive_failures bigint, OUT stale_rejected bigint)
+    OUT consecutive_failures bigint, OUT stale_rejected bigint, OUT epoch integer)
 RETURNS record
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_stats_function';
 REVOKE ALL ON FUNCTION wt_cache._stats() FROM PUBLIC;
@@ -135,19 +136,44 @@ SELECT s.xacts_pushed, s.keys_written, s.push_failures, s.keys_handed_off,
        s.keys_queued, s.keys_lost, s.retry_keys_written AS retries_written,
        s.retry_failures, q.queue_depth, q.oldest_pending_age, q.dead_entries,
        q.tables_needing_resync, s.resyncs, s.stale_rejected, s.circuit, s.circuit_changed_at,
-       s.consecutive_failures, s.last_error, s.last_error_at, s.avg_round_trip_ms
+       s.consecutive_failures, s.last_error, s.last_error_at, s.avg_round_trip_ms,
+       s.epoch
   FROM wt_cache._stats() s,
        LATERAL (SELECT pg_catalog.count(*) FILTER (WHERE state = 'pending' AND kind = 'key') AS queue_depth,
                        pg_catalog.now() OPERATOR(pg_catalog.-)
                          pg_catalog.min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age,
                        pg_catalog.count(*) FILTER (WHERE state = 'dead') AS dead_entries,
-                       pg_catalog.count(DISTINCT rel) FILTER (WHERE kind = 'resync' AND state = 'pending')
+                       pg_catalog.count(DISTINCT rel) FILTER (WHERE kind <> 'key' AND state = 'pending')
                          AS tables_needing_resync
                   FROM wt_cache.retry_queue) q;
 REVOKE ALL ON wt_cache.stats FROM PUBLIC;
 GRANT SELECT ON wt_cache.stats TO pg_monitor;
 COMMENT ON VIEW wt_cache.stats IS
     'What wt_cache did since the server started, and the retry queue of this database';
+
+CREATE FUNCTION wt_cache._resync_progress(
+    OUT pid integer, OUT datid oid, OUT relid oid, OUT kind text, OUT phase text,
+    OUT keys_removed bigint, OUT rows_written bigint, OUT started_at timestamptz)
+RETURNS SETOF record
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_progress_function';
+REVOKE ALL ON FUNCTION wt_cache._resync_progress() FROM PUBLIC;
+
+-- Resyncs and loads running now in this database, by the worker or by
+-- wt_cache.resync(); rows_estimate is the planner's estimate of the table
+CREATE VIEW wt_cache.resync_progress AS
+SELECT p.pid, p.relid::pg_catalog.regclass AS "table", p.kind, p.phase,
+       p.keys_removed, p.rows_written,
+       CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END AS rows_estimate,
+       p.started_at
+  FROM wt_cache._resync_progress() p
+  LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.relid
+ WHERE p.datid OPERATOR(pg_catalog.=)
+       (SELECT d.oid FROM pg_catalog.pg_database d
+         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database());
+REVOKE ALL ON wt_cache.resync_progress FROM PUBLIC;
+GRANT SELECT ON wt_cache.resync_progress TO pg_monitor;
+COMMENT ON VIEW wt_cache.resync_progress IS
+    'Resyncs and loads of attached tables running now in this database';
 
 CREATE FUNCTION wt_cache.replay_dead(id bigint DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

@@ -4,6 +4,8 @@
 CREATE TABLE tp (id int PRIMARY KEY, v text);
 SELECT wt_cache.attach('tp');
 INSERT INTO tp VALUES (1, 'committed'), (2, 'committed');
+-- attach's load job done first
+SELECT wait_for_queue();
 BEGIN;
 UPDATE tp SET v = 'prepared' WHERE id = 1;
 INSERT INTO tp VALUES (3, 'prepared');

@@ -36,7 +36,9 @@
 
 #include "commit.h"
 #include "config.h"
+#include "epoch.h"
 #include "keyenc.h"
+#include "queue.h"
 #include "resync.h"
 #include "wt_cache.h"
 
@@ -402,7 +404,12 @@ qualified_name(Relation rel)
 
 /*
  * wt_cache.attach(rel regclass, key_prefix text, columns text[],
- *				   exclude text[], ttl integer, mode text, key_columns text[])
+ *				   exclude text[], ttl integer, mode text, key_columns text[],
+ *				   load boolean)
+ *
+ * With load (the default), the worker writes the rows the table has once
+ * this transaction commits: a 'load' job, which is a resync that removes
+ * no keys, so the cache is never emptier than before.
  */
 Datum
 wtc_attach(PG_FUNCTION_ARGS)
@@ -542,6 +549,10 @@ wtc_attach(PG_FUNCTION_ARGS)
 
 	privileged_exit(&priv);
 
+	if ((PG_NARGS() < 8 || PG_ARGISNULL(7) || PG_GETARG_BOOL(7)) &&
+		strcmp(mode, "write") == 0)
+		wtc_queue_resync(relid, true);
+
 	CacheInvalidateRelcacheByRelid(relid);
 	wtc_register_at_commit = true;
 	PG_RETURN_VOID();
@@ -618,6 +629,12 @@ wtc_resync(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not connect to Valkey: %s", wtc_backend_conn.errbuf)));
+	if (!wtc_epoch_known())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot resync table \"%s\" yet", RelationGetRelationName(rel)),
+				 errdetail("The wt_cache launcher has not checked Valkey's epoch since the server started."),
+				 errhint("Try again in a moment; see the server log if this persists.")));
 	rows = wtc_resync_table(&wtc_backend_conn, rel, cfg, &failed, err, sizeof(err));
 	if (rows < 0)
 	{

@@ -129,7 +129,7 @@ wtc_capture(PG_FUNCTION_ARGS)
 					 errdetail("Removing a table's keys on TRUNCATE needs the wt_cache worker, which runs only when wt_cache is in shared_preload_libraries."),
 					 errhint("Add wt_cache to shared_preload_libraries, or use DELETE.")));
 		wtc_changeset_delete_rel(cfg->relid);
-		wtc_queue_resync(cfg->relid);
+		wtc_queue_resync(cfg->relid, false);
 		return PointerGetDatum(NULL);
 	}
 

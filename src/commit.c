@@ -49,6 +49,7 @@
 #include "changeset.h"
 #include "commit.h"
 #include "config.h"
+#include "epoch.h"
 #include "fence.h"
 #include "handoff.h"
 #include "queue.h"
@@ -121,7 +122,8 @@ prepare_push(void)
 	/* With the retry path in place, a push that cannot happen is queued */
 	if (wtc_handoff_available())
 	{
-		if (wtc_changeset_overflowed() || wtc_circuit_is_open())
+		if (wtc_changeset_overflowed() || wtc_circuit_is_open() ||
+			!wtc_epoch_known())
 		{
 			queue_instead();
 			return;
@@ -311,6 +313,7 @@ end_of_xact(void)
 	wtc_register_at_commit = false;
 	wtc_changeset_reset();
 	wtc_config_end_xact();
+	wtc_progress_end();			/* a resync that failed: its row goes */
 }
 
 static void

@@ -24,6 +24,7 @@
 
 #include "utils/builtins.h"
 
+#include "epoch.h"
 #include "fence.h"
 
 int			wtc_keys_per_call = 1000;
@@ -42,8 +43,10 @@ bool		wtc_test_fencing = true;
  * row back.  The key's type is checked (a key holding a list or hash is
  * someone else's, and is not overwritten) only while it has no version: a
  * key with a version is one wt_cache wrote.  Status per key: 1 written, 2
- * refused as older (not an error:
- * something newer is there), or an error text.  A version starting with
+ * refused as older (not an error: something newer is there), or an error
+ * text.  An equal version is applied: two commits never have one, and a
+ * retry or resync whose version (a WAL position) equals the end of a
+ * commit's record read what that commit wrote.  A version starting with
  * "U" means unfenced (the test-only wt_cache.test_fencing = off).
  */
 static const char apply_script[] =
@@ -66,7 +69,7 @@ static const char apply_script[] =
 "  end\n"
 "  if bad then\n"
 "    res[i] = 'WRONGTYPE key holds a ' .. bad .. ', not a string'\n"
-"  elseif cur and cur >= ver then\n"
+"  elseif cur and cur > ver then\n"
 "    res[i] = 2\n"
 "  elseif string.sub(op, 1, 1) == 'D' then\n"
 "    redis.call('DEL', k)\n"
@@ -190,7 +193,8 @@ wtc_batch_finish(WtcWriteBatch *b)
 
 /*
  * wtc_format_version
- *		The version of a write made at lsn: epoch and LSN in fixed-width hex,
+ *		The version of a write made at lsn: the current epoch (epoch.c) and
+ *		the LSN in fixed-width hex,
  *		or the unfenced marker when wt_cache.test_fencing is off.  dst needs
  *		WTC_VERSION_LEN + 1 bytes.  Does not throw.
  */
@@ -200,8 +204,8 @@ wtc_format_version(char *dst, uint64 lsn)
 	if (!wtc_test_fencing)
 		snprintf(dst, WTC_VERSION_LEN + 1, "U%0*d", WTC_VERSION_LEN - 1, 0);
 	else
-		snprintf(dst, WTC_VERSION_LEN + 1, "%04X%016llX", 0,
-				 (unsigned long long) lsn);
+		snprintf(dst, WTC_VERSION_LEN + 1, "%04X%016llX",
+				 (unsigned int) wtc_epoch_current(), (unsigned long long) lsn);
 }
 
 /*

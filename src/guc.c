@@ -16,6 +16,7 @@
 
 #include "changeset.h"
 #include "commit.h"
+#include "epoch.h"
 #include "fence.h"
 #include "handoff.h"
 #include "retry.h"
@@ -140,6 +141,15 @@ wtc_guc_init(void)
 							NULL,
 							&wtc_log_interval_ms,
 							10000, 0, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.check_interval",
+							gettext_noop("How often the launcher checks that Valkey still holds wt_cache's data."),
+							gettext_noop("A Valkey found empty, flushed, rolled back or written by another server raises the epoch and resyncs the attached tables."),
+							&wtc_check_interval_ms,
+							1000, 100, 3600000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

@@ -250,6 +250,22 @@ wtc_handoff_keys(int n, WtcHandoffNext next, void *arg)
 }
 
 /*
+ * wtc_handoff_wake_all
+ *		Wake every database's worker.  Does not throw.
+ */
+void
+wtc_handoff_wake_all(void)
+{
+	if (handoff == NULL)
+		return;
+	LWLockAcquire(handoff->lock, LW_SHARED);
+	for (int i = 0; i < wtc_max_databases; i++)
+		if (handoff->slots[i].worker_latch != NULL)
+			SetLatch(handoff->slots[i].worker_latch);
+	LWLockRelease(handoff->lock);
+}
+
+/*
  * wtc_handoff_wake
  *		Wake the database's worker, or the launcher if it has none (the
  *		launcher then starts one).  Does not throw.

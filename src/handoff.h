@@ -30,6 +30,7 @@ extern bool wtc_handoff_available(void);
 /* backends */
 extern int	wtc_handoff_keys(int n, WtcHandoffNext next, void *arg);
 extern void wtc_handoff_wake(Oid dboid);
+extern void wtc_handoff_wake_all(void);
 extern void wtc_handoff_register_db(Oid dboid);
 
 /* the per-database worker */

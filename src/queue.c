@@ -184,19 +184,54 @@ wtc_queue_changeset(void)
 }
 
 /*
- * wtc_queue_resync
- *		Ask the worker to resync a table: remove its keys and write its rows.
+ * wtc_queue_resync_all
+ *		Ask the worker to resync every attached table of this database.
+ *		Returns how many.
  */
-void
-wtc_queue_resync(Oid relid)
+int
+wtc_queue_resync_all(void)
 {
+	List	   *rels = NIL;
+	ListCell   *lc;
 	QueueCtx	q;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext caller = CurrentMemoryContext;
 
 	queue_enter(&q);
-	if (SPI_execute_with_args("INSERT INTO wt_cache.retry_queue (rel, kind) VALUES ($1, 'resync')",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute("SELECT rel::pg_catalog.oid FROM wt_cache.tables", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read wt_cache.tables");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		rels = lappend_oid(rels,
+						   DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc,
+														  1, &isnull)));
+		MemoryContextSwitchTo(old);
+	}
+	queue_exit(&q);
+	foreach(lc, rels)
+		wtc_queue_resync(lfirst_oid(lc), false);
+	return list_length(rels);
+}
+
+/*
+ * wtc_queue_resync
+ *		Ask the worker to resync a table: remove its keys and write its
+ *		rows; or, with load, only write its rows (attach).
+ */
+void
+wtc_queue_resync(Oid relid, bool load)
+{
+	QueueCtx	q;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid),
+	CStringGetTextDatum(load ? "load" : "resync")};
+
+	queue_enter(&q);
+	if (SPI_execute_with_args("INSERT INTO wt_cache.retry_queue (rel, kind) VALUES ($1, $2)",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into wt_cache.retry_queue");
 	queue_exit(&q);
 	wtc_queue_pending_wake = true;

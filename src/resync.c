@@ -20,6 +20,8 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -100,6 +102,7 @@ unlink_prefix(WtcConn *conn, const char *prefix)
 {
 	KeyScan	st;
 	char	   *pattern = psprintf("%s:*", prefix);
+	int64		removed = 0;
 
 	strlcpy(st.cursor, "0", sizeof(st.cursor));
 	initStringInfo(&st.unlink);
@@ -135,6 +138,8 @@ unlink_prefix(WtcConn *conn, const char *prefix)
 								  wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
 								  NULL, NULL) != 0)
 				return false;
+			removed += st.nkeys;
+			wtc_progress_update("removing keys", removed, 0);
 		}
 		pfree(cmd.data);
 		CHECK_FOR_INTERRUPTS();
@@ -171,30 +176,78 @@ send_batch(WtcConn *conn, WtcWriteBatch *b, WriteCount *wc, const char *version)
 	r.nkeys = b->nkeys;
 	r.on_key = count_result;
 	r.arg = wc;
-	return wtc_conn_exchange(conn, b->out.data, b->out.len, b->ncalls,
-							 wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
-							 wtc_batch_reply, &r) == 0;
+	if (wtc_conn_exchange(conn, b->out.data, b->out.len, b->ncalls,
+						  wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
+						  wtc_batch_reply, &r) != 0)
+		return false;
+	/* Refused as older: a commit after our snapshot wrote them */
+	wtc_count(&wtc_stats->stale_rejected, r.nstale);
+	return true;
 }
 
 /*
- * The version a resync writes with, safe beside commits still in flight:
- * take the WAL insert position, then wait for every transaction running at
- * that moment to end (as CREATE INDEX CONCURRENTLY waits).  A snapshot
- * taken after that sees every commit whose record precedes the position;
- * any other commit gets a newer version than ours and wins.
+ * wtc_wait_for_writers
+ *		Wait until every transaction that holds a lock a writer takes
+ *		(RowExclusiveLock or stronger) on one of the tables has ended, as
+ *		CREATE INDEX CONCURRENTLY waits: for up to timeout_ms, polling, or
+ *		with timeout_ms < 0 for as long as it takes, in lock waits that show
+ *		in pg_locks.  True if they all ended.
+ *
+ * This makes versions safe beside commits still in flight: take the WAL
+ * insert position, wait, then read under a new snapshot.  That snapshot
+ * sees every commit of those tables whose record precedes the position (a
+ * committed transaction keeps its locks until it has left the proc array);
+ * any other commit gets a newer version than the position, and wins.
  */
+bool
+wtc_wait_for_writers(const Oid *relids, int n, int timeout_ms)
+{
+	VirtualTransactionId *all = NULL;
+	int			nall = 0;
+	int64_t		deadline = wtc_now_us() + (int64_t) Max(timeout_ms, 0) * 1000;
+
+	for (int i = 0; i < n; i++)
+	{
+		LOCKTAG		tag;
+		VirtualTransactionId *v;
+		int			count = 0;
+
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relids[i]);
+		v = GetLockConflicts(&tag, ShareLock, &count);
+		if (count == 0)
+			continue;
+		all = all ? repalloc(all, sizeof(*all) * (nall + count)) :
+			palloc(sizeof(*all) * count);
+		memcpy(all + nall, v, sizeof(*all) * count);
+		nall += count;
+	}
+	for (;;)
+	{
+		int			left = 0;
+
+		for (int i = 0; i < nall; i++)
+			if (!VirtualXactLock(all[i], timeout_ms < 0))
+				all[left++] = all[i];
+		nall = left;
+		if (nall == 0)
+			return true;
+		if (wtc_now_us() >= deadline)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* The version a resync writes with: see wtc_wait_for_writers */
 static XLogRecPtr
-safe_version(void)
+safe_version(Relation rel)
 {
 	XLogRecPtr	lsn = GetXLogInsertRecPtr();
-	Snapshot	snap = GetLatestSnapshot();
-	int			n = snap->xcnt;
-	TransactionId *xids = palloc(sizeof(TransactionId) * Max(n, 1));
+	Oid			relid = RelationGetRelid(rel);
 
-	memcpy(xids, snap->xip, sizeof(TransactionId) * n);
-	for (int i = 0; i < n; i++)
-		if (!TransactionIdIsCurrentTransactionId(xids[i]))
-			XactLockTableWait(xids[i], NULL, NULL, XLTW_None);
+	(void) wtc_wait_for_writers(&relid, 1, -1);
 	return lsn;
 }
 
@@ -217,7 +270,9 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 													ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
 
-	wtc_format_version(version, safe_version());
+	wtc_progress_update("waiting for transactions", 0, 0);
+	wtc_format_version(version, safe_version(rel));
+	wtc_progress_update("writing rows", 0, 0);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	scan = table_beginscan(rel, snap, 0, NULL);
 	old = MemoryContextSwitchTo(batch_cxt);
@@ -243,10 +298,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 				initStringInfo(&key);
 				initStringInfo(&json);
 				wtc_batch_init(&batch, conn->script_sha);
-				pgstat_report_activity(STATE_RUNNING,
-									   psprintf("resyncing table %s: %lld rows written",
-												RelationGetRelationName(rel),
-												(long long) *rows));
+				wtc_progress_update("writing rows", 0, *rows);
 				CHECK_FOR_INTERRUPTS();
 			}
 		}
@@ -267,6 +319,24 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 }
 
 /*
+ * Remove every key of the table (unless load) and write every row (unless
+ * it is in invalidate mode), showing progress in wt_cache.resync_progress.
+ * False if the connection failed.
+ */
+static bool
+resync_rel(WtcConn *conn, Relation rel, WtcTableConfig *cfg, bool load,
+		   int64 *rows, WriteCount *wc)
+{
+	bool		ok;
+
+	wtc_progress_begin(RelationGetRelid(rel), load);
+	ok = (load || unlink_prefix(conn, cfg->prefix)) &&
+		(cfg->invalidate || write_rows(conn, rel, cfg, rows, wc));
+	wtc_progress_end();
+	return ok;
+}
+
+/*
  * wtc_resync_table
  *		Remove every key of an attached table and write every row, with a
  *		version safe beside live writes.  Returns the rows written, or -1 if
@@ -279,8 +349,7 @@ wtc_resync_table(WtcConn *conn, Relation rel, WtcTableConfig *cfg,
 	int64		rows = 0;
 	WriteCount	wc = {0};
 
-	if (!unlink_prefix(conn, cfg->prefix) ||
-		(!cfg->invalidate && !write_rows(conn, rel, cfg, &rows, &wc)))
+	if (!resync_rel(conn, rel, cfg, false, &rows, &wc))
 		return -1;
 	*failed = wc.failed;
 	strlcpy(err, wc.err, errlen);
@@ -304,11 +373,12 @@ wtc_resync_job(WtcConn *conn, bool *conn_failed)
 	Datum		values[1];
 	int64		rows = 0;
 	WriteCount	wc = {0};
+	bool		load;
 
 	*conn_failed = false;
 	wtc_worker_xact_begin();
-	if (SPI_execute("SELECT id, rel FROM wt_cache.retry_queue"
-					" WHERE kind = 'resync' AND state = 'pending'"
+	if (SPI_execute("SELECT id, rel, kind OPERATOR(pg_catalog.=) 'load' FROM wt_cache.retry_queue"
+					" WHERE kind IN ('resync', 'load') AND state = 'pending'"
 					" AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
 					" ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read wt_cache.retry_queue");
@@ -319,18 +389,37 @@ wtc_resync_job(WtcConn *conn, bool *conn_failed)
 	}
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	load = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	wtc_current_entry_id = id;
+	values[0] = Int64GetDatum(id);
 
 	rel = try_relation_open(relid, AccessShareLock);
 	if (rel != NULL)
 		cfg = wtc_config_get(rel);
+	/*
+	 * NB: writing the rows waits for the table's writers (safe_version);
+	 * one that takes long (a forgotten prepared transaction, say) must not
+	 * hold the worker up, so the job waits for a later pass instead.
+	 */
+	if (cfg != NULL && cfg->problem == NULL &&
+		!wtc_wait_for_writers(&relid, 1, WTC_WRITERS_WAIT_MS))
+	{
+		wtc_current_entry_id = 0;
+		relation_close(rel, AccessShareLock);
+		if (SPI_execute_with_args("UPDATE wt_cache.retry_queue SET next_attempt_at ="
+								  " pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) interval '1 s'"
+								  " WHERE id OPERATOR(pg_catalog.=) $1",
+								  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update wt_cache.retry_queue");
+		wtc_worker_xact_end();
+		return 0;
+	}
 	if (cfg != NULL && cfg->problem == NULL)
 	{
 		pgstat_report_activity(STATE_RUNNING,
-							   psprintf("resyncing table %s: removing keys",
+							   psprintf("%s table %s", load ? "loading" : "resyncing",
 										RelationGetRelationName(rel)));
-		if (!unlink_prefix(conn, cfg->prefix) ||
-			(!cfg->invalidate && !write_rows(conn, rel, cfg, &rows, &wc)))
+		if (!resync_rel(conn, rel, cfg, load, &rows, &wc))
 		{
 			*conn_failed = true;
 			wtc_current_entry_id = 0;
@@ -339,7 +428,8 @@ wtc_resync_job(WtcConn *conn, bool *conn_failed)
 			return 1;
 		}
 		ereport(LOG,
-				(errmsg("wt_cache: resynced table \"%s\": %lld rows written",
+				(errmsg("wt_cache: %s table \"%s\": %lld rows written",
+						load ? "loaded" : "resynced",
 						RelationGetRelationName(rel), (long long) rows),
 				 wc.failed > 0 ?
 				 errdetail("%d keys could not be written: %s", wc.failed, wc.err) : 0));
@@ -354,7 +444,6 @@ wtc_resync_job(WtcConn *conn, bool *conn_failed)
 	 * NB: only this job is done.  Another job for the table may stem from a
 	 * TRUNCATE that committed after our snapshot, so it must run too.
 	 */
-	values[0] = Int64GetDatum(id);
 	if (SPI_execute_with_args("DELETE FROM wt_cache.retry_queue WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not update wt_cache.retry_queue");

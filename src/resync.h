@@ -11,6 +11,10 @@
 #include "valkey.h"
 
 extern int	wtc_resync_job(WtcConn *conn, bool *conn_failed);
+/* How long the worker waits for a table's writers before it does other work */
+#define WTC_WRITERS_WAIT_MS 1000
+
+extern bool wtc_wait_for_writers(const Oid *relids, int n, int timeout_ms);
 
 struct RelationData;
 struct WtcTableConfig;

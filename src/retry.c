@@ -50,6 +50,7 @@
 #include "handoff.h"
 #include "keyenc.h"
 #include "queue.h"
+#include "resync.h"
 #include "retry.h"
 #include "stats.h"
 #include "wt_cache.h"
@@ -100,6 +101,8 @@ typedef struct RetryItem
 	int			ttl;
 	bool		drop;			/* nothing to write: table gone or detached */
 	bool		busy;			/* row held by a writer: retry a bit later */
+	bool		gone_ok;		/* DEL whatever the row: invalidate mode or
+								 * a key of an old prefix */
 	const char *err;			/* result */
 	size_t		errlen;
 	bool		done;
@@ -159,21 +162,10 @@ wtc_retry_store_handoffs(int slot)
 	nrels = wtc_handoff_peek_resync(slot, rels, lengthof(rels), &all);
 	unclean = wtc_handoff_take_unclean(slot);
 	for (int i = 0; i < nrels; i++)
-		wtc_queue_resync(rels[i]);
+		wtc_queue_resync(rels[i], false);
 	if (all || unclean)
 	{
-		/* Every attached table of this database */
-		if (SPI_execute("SELECT rel::pg_catalog.oid FROM wt_cache.tables", true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read wt_cache.tables");
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-															   SPI_tuptable->tupdesc,
-															   1, &isnull));
-
-			wtc_queue_resync(relid);
-		}
+		(void) wtc_queue_resync_all();
 		if (unclean)
 			ereport(LOG,
 					(errmsg("wt_cache: the server did not stop cleanly; resyncing the attached tables of database \"%s\"",
@@ -313,7 +305,10 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 			memcmp(items[i].key, cfg->prefix, cfg->prefix_len) != 0 ||
 			cfg->invalidate ||
 			(parts = key_parts(&items[i], cfg->nkeys)) == NULL)
-			continue;			/* DEL: invalidate mode, or an old prefix */
+		{
+			items[i].gone_ok = true;	/* DEL: invalidate mode, or an old prefix */
+			continue;
+		}
 		for (int k = 0; k < cfg->nkeys; k++)
 			cols[k][m] = CStringGetTextDatum(parts[k]);
 		map[m++] = i;
@@ -461,6 +456,7 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	WtcWriteBatch batch;
 	WtcBatchReplies r;
 	MemoryContext old;
+	XLogRecPtr	waited_lsn;
 
 	*conn_failed = false;
 	wtc_current_entry_id = 0;
@@ -511,6 +507,27 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	}
 	MemoryContextSwitchTo(old);
 
+	/*
+	 * The version: the WAL position now, if every transaction writing these
+	 * tables now ends soon (wtc_wait_for_writers): then every row read
+	 * below, present or gone, is at least as new as any commit with an
+	 * older record.  If one does not end soon (a long transaction), the
+	 * present rows are written with the position after they were read (see
+	 * below), and the gone ones wait for a later pass.
+	 */
+	{
+		Oid		   *relids = palloc(sizeof(Oid) * Max(n, 1));
+		int			nrels = 0;
+
+		for (int i = 0; i < n; i++)
+			if (nrels == 0 || relids[nrels - 1] != items[i].relid)
+				relids[nrels++] = items[i].relid;
+		waited_lsn = GetXLogInsertRecPtr();
+		if (!wtc_wait_for_writers(relids, nrels, WTC_WRITERS_WAIT_MS))
+			waited_lsn = InvalidXLogRecPtr;
+		pfree(relids);
+	}
+
 	/* Re-read the rows, table by table */
 	for (int start = 0; start < n;)
 	{
@@ -541,14 +558,20 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	}
 
 	/*
-	 * Write them, all in one exchange.  NB: the version is the WAL position
-	 * now, after the reads: a commit that changed a row before we read it
-	 * has an older commit record; one that changes it later waits for our
-	 * FOR SHARE lock, held until our write has landed, and gets a newer one.
+	 * Write them, all in one exchange.  NB: without the wait above, the
+	 * version is the WAL position now, after the reads: a commit that
+	 * changed a row before we read it has an older commit record; one that
+	 * changes it later waits for our FOR SHARE lock, held until our write
+	 * has landed, and gets a newer one.  That holds for rows we found, not
+	 * for rows we did not: an insert still in flight may have an older
+	 * commit record, so those wait for a pass with the wait.
 	 */
 	wtc_batch_init(&batch, conn->script_sha);
 	for (int i = 0, k = 0; i < n; i++)
 	{
+		if (XLogRecPtrIsInvalid(waited_lsn) && items[i].value == NULL &&
+			!items[i].drop && !items[i].gone_ok)
+			items[i].busy = true;
 		if (items[i].drop || items[i].busy)
 			continue;
 		wtc_batch_add(&batch, items[i].key, items[i].keylen, items[i].value,
@@ -560,7 +583,8 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	{
 		char		version[WTC_VERSION_LEN + 1];
 
-		wtc_format_version(version, GetXLogInsertRecPtr());
+		wtc_format_version(version, XLogRecPtrIsInvalid(waited_lsn) ?
+						   GetXLogInsertRecPtr() : waited_lsn);
 		wtc_batch_set_version(&batch, version);
 		memset(&r, 0, sizeof(r));
 		r.keys_per_call = batch.keys_per_call;

@@ -20,20 +20,25 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
+#include "utils/tuplestore.h"
 
 #include "stats.h"
 
 WtcStats   *wtc_stats = NULL;
+static WtcProgress *wtc_progress = NULL;
+static slock_t *progress_lock = NULL;
 int			wtc_circuit_failures = 3;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 PG_FUNCTION_INFO_V1(wtc_stats_function);
+PG_FUNCTION_INFO_V1(wtc_progress_function);
 
 static void
 stats_shmem_request(void)
@@ -41,6 +46,8 @@ stats_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(WtcStats)));
+	RequestAddinShmemSpace(MAXALIGN(sizeof(slock_t)) +
+						   mul_size(MaxBackends, sizeof(WtcProgress)));
 }
 
 static void
@@ -70,7 +77,19 @@ stats_shmem_startup(void)
 		pg_atomic_init_u64(&wtc_stats->rtt_count, 0);
 		pg_atomic_init_u32(&wtc_stats->consecutive_failures, 0);
 		pg_atomic_init_u32(&wtc_stats->circuit_open, 0);
+		pg_atomic_init_u32(&wtc_stats->epoch, 0);
+		pg_atomic_init_u32(&wtc_stats->epoch_known, 0);
 		SpinLockInit(&wtc_stats->mutex);
+	}
+	progress_lock = ShmemInitStruct("wt_cache progress",
+									MAXALIGN(sizeof(slock_t)) +
+									mul_size(MaxBackends, sizeof(WtcProgress)),
+									&found);
+	wtc_progress = (WtcProgress *) ((char *) progress_lock + MAXALIGN(sizeof(slock_t)));
+	if (!found)
+	{
+		SpinLockInit(progress_lock);
+		memset(wtc_progress, 0, mul_size(MaxBackends, sizeof(WtcProgress)));
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -152,6 +171,96 @@ wtc_circuit_close(void)
 	}
 }
 
+/* ---------- resync progress ---------- */
+
+static WtcProgress *
+my_progress(void)
+{
+	if (wtc_progress == NULL || MyBackendId < 1 || MyBackendId > MaxBackends)
+		return NULL;
+	return &wtc_progress[MyBackendId - 1];
+}
+
+/* A resync (or load) of relid starts in this backend */
+void
+wtc_progress_begin(Oid relid, bool load)
+{
+	WtcProgress *p = my_progress();
+
+	if (p == NULL)
+		return;
+	SpinLockAcquire(progress_lock);
+	memset(p, 0, sizeof(*p));
+	p->pid = MyProcPid;
+	p->dboid = MyDatabaseId;
+	p->relid = relid;
+	p->load = load;
+	p->started_at = GetCurrentTimestamp();
+	SpinLockRelease(progress_lock);
+}
+
+void
+wtc_progress_update(const char *phase, int64 keys_removed, int64 rows_written)
+{
+	WtcProgress *p = my_progress();
+
+	if (p == NULL || p->pid == 0)
+		return;
+	SpinLockAcquire(progress_lock);
+	strlcpy(p->phase, phase, sizeof(p->phase));
+	p->keys_removed = keys_removed;
+	p->rows_written = rows_written;
+	SpinLockRelease(progress_lock);
+}
+
+/* Done, or failed: the slot is free.  Also at transaction abort. */
+void
+wtc_progress_end(void)
+{
+	WtcProgress *p = my_progress();
+
+	if (p == NULL || p->pid == 0)
+		return;
+	SpinLockAcquire(progress_lock);
+	p->pid = 0;
+	SpinLockRelease(progress_lock);
+}
+
+/*
+ * wt_cache._resync_progress(): one row per resync or load running now.
+ */
+Datum
+wtc_progress_function(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (wtc_progress == NULL)
+		return (Datum) 0;
+	for (int i = 0; i < MaxBackends; i++)
+	{
+		WtcProgress p;
+		Datum		values[8];
+		bool		nulls[8] = {0};
+
+		SpinLockAcquire(progress_lock);
+		p = wtc_progress[i];
+		SpinLockRelease(progress_lock);
+		if (p.pid == 0)
+			continue;
+		values[0] = Int32GetDatum(p.pid);
+		values[1] = ObjectIdGetDatum(p.dboid);
+		values[2] = ObjectIdGetDatum(p.relid);
+		values[3] = CStringGetTextDatum(p.load ? "load" : "resync");
+		values[4] = CStringGetTextDatum(p.phase[0] ? p.phase : "starting");
+		values[5] = Int64GetDatum(p.keys_removed);
+		values[6] = Int64GetDatum(p.rows_written);
+		values[7] = TimestampTzGetDatum(p.started_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
 /*
  * wt_cache._stats(): the shared counters, one row.
  */
@@ -159,8 +268,8 @@ Datum
 wtc_stats_function(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[17];
-	bool		nulls[17];
+	Datum		values[18];
+	bool		nulls[18];
 	int			i = 0;
 	uint64		rtt_count;
 	char		last_error[256];
@@ -217,6 +326,11 @@ wtc_stats_function(PG_FUNCTION_ARGS)
 	i++;
 	values[i++] = Int64GetDatum(pg_atomic_read_u32(&wtc_stats->consecutive_failures));
 	values[i++] = Int64GetDatum(pg_atomic_read_u64(&wtc_stats->stale_rejected));
+	if (pg_atomic_read_u32(&wtc_stats->epoch_known) != 0)
+		values[i] = Int32GetDatum((int32) pg_atomic_read_u32(&wtc_stats->epoch));
+	else
+		nulls[i] = true;
+	i++;
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

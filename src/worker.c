@@ -10,7 +10,9 @@
  * leaves at once where the extension is not installed), then each database
  * whose backends claim a handoff slot (CREATE EXTENSION, a handoff).
  *
- * The launcher also tells clean stops from unclean ones: it keeps the file
+ * The launcher also checks, every wt_cache.check_interval, that Valkey
+ * still holds wt_cache's data and was last written by this server
+ * (epoch.c), and tells clean stops from unclean ones: it keeps the file
  * wt_cache.running in the data directory while the server runs and removes
  * it on a clean stop once every handoff is stored.  Finding it at start
  * means handoffs held in shared memory may have been lost, so the workers
@@ -54,6 +56,7 @@
 #include "utils/snapmgr.h"
 
 #include "config.h"
+#include "epoch.h"
 #include "handoff.h"
 #include "resync.h"
 #include "retry.h"
@@ -68,6 +71,7 @@ int			wtc_launcher_naptime_s = 10;
 static volatile sig_atomic_t got_sigterm = false;
 static int	my_slot = -1;
 static WtcConn worker_conn = {.fd = -1};
+static WtcConn launcher_conn = {.fd = -1};
 
 static void
 handle_sigterm(SIGNAL_ARGS)
@@ -202,6 +206,23 @@ static void
 launcher_exit(int code, Datum arg)
 {
 	wtc_handoff_set_launcher(false);
+	wtc_conn_close(&launcher_conn);
+}
+
+/* Check the epoch; on failure, try again at the next interval */
+static void
+launcher_check_epoch(void)
+{
+	if (!wtc_conn_is_open(&launcher_conn) &&
+		wtc_conn_open_loaded(&launcher_conn) != 0)
+		return;
+	if (wtc_epoch_check(&launcher_conn) != 0)
+	{
+		ereport(DEBUG1,
+				(errmsg("wt_cache launcher: could not check the epoch: %s",
+						launcher_conn.errbuf)));
+		wtc_conn_close(&launcher_conn);
+	}
 }
 
 void
@@ -252,12 +273,17 @@ wtc_launcher_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			wtc_conn_close(&launcher_conn);	/* may name another server */
 		}
 		n = wtc_handoff_dbs_without_worker(need, lengthof(need));
 		for (int i = 0; i < n; i++)
 			start_worker(need[i]);
+		pgstat_report_activity(STATE_RUNNING, "checking Valkey's epoch");
+		launcher_check_epoch();
+		pgstat_report_activity(STATE_IDLE, NULL);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wtc_launcher_naptime_s * 1000L, PG_WAIT_EXTENSION);
+						 Min(wtc_launcher_naptime_s * 1000L, wtc_check_interval_ms),
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -382,6 +408,15 @@ probe(void)
 	return wtc_conn_open_loaded(&worker_conn);
 }
 
+/* Resync this database's tables if the epoch moved (epoch.c) */
+static int
+sync_epoch(WtcConn *conn, bool *conn_failed)
+{
+	if (wtc_epoch_sync_db(conn) != 0)
+		*conn_failed = true;
+	return 0;
+}
+
 static int
 retry_some(WtcConn *conn, bool *conn_failed)
 {
@@ -480,10 +515,18 @@ wtc_worker_main(Datum arg)
 			}
 		}
 
-		if (wtc_conn_is_open(&worker_conn) && !wtc_circuit_is_open())
+		/*
+		 * NB: nothing is written before the launcher has checked the epoch:
+		 * it may have to be raised.
+		 */
+		if (wtc_conn_is_open(&worker_conn) && !wtc_circuit_is_open() &&
+			wtc_epoch_known())
 		{
+			pgstat_report_activity(STATE_RUNNING, "checking the epoch");
+			if (!guarded(sync_epoch, &result, &conn_failed))
+				failed = true;
 			pgstat_report_activity(STATE_RUNNING, "resyncing");
-			if (!guarded(wtc_resync_job, &result, &conn_failed))
+			if (!conn_failed && !guarded(wtc_resync_job, &result, &conn_failed))
 				failed = true;
 			else if (result > 0)
 				more = true;
@@ -526,6 +569,8 @@ wtc_worker_main(Datum arg)
 			timeout_ms = 1000;	/* never spin on a failure */
 		else if (more)
 			timeout_ms = 0;
+		else if (!wtc_epoch_known())
+			timeout_ms = 1000;	/* woken when the launcher knows it */
 		else if (!wtc_conn_is_open(&worker_conn) || wtc_circuit_is_open())
 		{
 			/* Until the next probe is due, not a whole interval from now */
