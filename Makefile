@@ -8,6 +8,7 @@ OBJS = \
 	src/resp.o \
 	src/valkey.o \
 	src/conn.o \
+	src/auth.o \
 	src/config.o \
 	src/encode.o \
 	src/changeset.o \

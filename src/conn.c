@@ -5,31 +5,54 @@
  *
  * One connection per backend, opened lazily on first use (so after fork),
  * kept for the backend's life, reopened after any failure or when the
- * settings name another server.  Opening it also loads the write script
- * (fence.c), so that a commit never has to.
+ * settings name another server (or another user or database).  Opening it
+ * also logs in (auth.c) and loads the write script (fence.c), so that a
+ * commit never has to.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "auth.h"
 #include "fence.h"
 #include "wt_cache.h"
 
 WtcConn		wtc_backend_conn = {.fd = -1};
 
 /*
+ * Where and as whom the settings say to connect: the server, then the
+ * user and database (auth.c).
+ */
+static void
+settings_target(char *dst, size_t dstlen)
+{
+	size_t		len;
+
+	wtc_conn_target(dst, dstlen, wtc_host, wtc_port, wtc_unix_socket);
+	len = strlen(dst);
+	wtc_auth_identity(dst + len, dstlen - len);
+}
+
+/*
  * wtc_conn_open_loaded
- *		Open a connection with the current settings and load the script.
- *		Returns 0, or -1 with conn->errbuf set.  Never throws.
+ *		Open a connection with the current settings, log in and load the
+ *		script.  Returns 0, or -1 with conn->errbuf set.  Never throws.
+ *
+ * NB: one deadline, wt_cache.connect_timeout, for all of it: connecting,
+ * AUTH and SELECT, SCRIPT LOAD.
  */
 int
 wtc_conn_open_loaded(WtcConn *conn)
 {
+	int64_t		deadline = wtc_now_us() +
+		(int64_t) wtc_connect_timeout_ms * 1000;
+
 	if (wtc_conn_open(conn, wtc_host, wtc_port, wtc_unix_socket,
 					  wtc_connect_timeout_ms) != 0)
 		return -1;
-	if (wtc_script_load(conn, wtc_now_us() +
-						(int64_t) wtc_connect_timeout_ms * 1000) != 0)
+	settings_target(conn->target, sizeof(conn->target));
+	if (wtc_auth_login(conn, deadline) != 0 ||
+		wtc_script_load(conn, deadline) != 0)
 	{
 		char		err[sizeof(conn->errbuf)];
 
@@ -55,8 +78,7 @@ wtc_conn_ensure(void)
 	WtcConn    *conn = &wtc_backend_conn;
 	char		target[sizeof(conn->target)];
 
-	wtc_conn_target(target, sizeof(target), wtc_host, wtc_port,
-					wtc_unix_socket);
+	settings_target(target, sizeof(target));
 	if (wtc_conn_is_open(conn))
 	{
 		if (strcmp(target, conn->target) == 0 && wtc_conn_idle_ok(conn))

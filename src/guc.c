@@ -6,7 +6,8 @@
  * Where Valkey is (host, port, socket) is PGC_SIGHUP: every backend and the
  * worker must agree on it, so it comes from the server's configuration.  The
  * timeouts are PGC_SUSET: a superuser may lengthen them for one bulk
- * session.
+ * session.  Who wt_cache logs in as (user, password file, database) is
+ * PGC_SIGHUP too; there is no password setting (see auth.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -14,6 +15,7 @@
 
 #include "utils/guc.h"
 
+#include "auth.h"
 #include "changeset.h"
 #include "commit.h"
 #include "epoch.h"
@@ -27,6 +29,9 @@
 char	   *wtc_host = NULL;
 int			wtc_port = 6379;
 char	   *wtc_unix_socket = NULL;
+char	   *wtc_username = NULL;
+char	   *wtc_password_file = NULL;
+int			wtc_database = 0;
 int			wtc_connect_timeout_ms = 1000;
 int			wtc_command_timeout_ms = 1000;
 
@@ -64,8 +69,35 @@ wtc_guc_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	DefineCustomStringVariable("wt_cache.username",
+							   gettext_noop("Valkey ACL user wt_cache logs in as; empty for the default user."),
+							   gettext_noop("Needs wt_cache.password_file."),
+							   &wtc_username,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("wt_cache.password_file",
+							   gettext_noop("File whose first line is the password for Valkey; empty for no AUTH."),
+							   gettext_noop("Read at every connect.  It must be a regular file owned by the database system user, without group or other permissions.  A relative path is relative to the data directory."),
+							   &wtc_password_file,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.database",
+							gettext_noop("Valkey database number wt_cache writes to (SELECT)."),
+							NULL,
+							&wtc_database,
+							0, 0, 65535,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("wt_cache.connect_timeout",
-							gettext_noop("Time allowed to connect to Valkey."),
+							gettext_noop("Time allowed to connect to Valkey, log in and load the script."),
 							NULL,
 							&wtc_connect_timeout_ms,
 							1000, 1, 600000,
