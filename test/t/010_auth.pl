@@ -173,7 +173,8 @@ is(scalar(() = $log =~ /\Q$right\E/g), 0, '... nor the right one');
 is(vcli(0, 'ACL', 'SETUSER', 'wtc', 'reset', 'on', ">$aclpw",
 		'~acct:*', '~{acct:*}:v', '~{wt_cache}:*', '-@all',
 		'+evalsha', '+eval', '+script|load', '+get', '+set', '+del', '+type',
-		'+unlink', '+pexpire', '+scan', '+ping', '+select', '+hget', '+hset'),
+		'+unlink', '+pexpire', '+scan', '+ping', '+select', '+hget', '+hset',
+		'+hmget', '+hincrby'),
 	'OK', '(4) ACL user wtc created');
 like(vcli(0, 'ACL', 'DRYRUN', 'wtc', 'FLUSHALL'), qr/no permissions/,
 	'... it may not FLUSHALL');
