@@ -33,6 +33,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "commit.h"
 #include "config.h"
 #include "encode.h"
 #include "fence.h"
@@ -171,6 +172,9 @@ send_batch(WtcConn *conn, WtcWriteBatch *b, WriteCount *wc, const char *version)
 	if (b->nkeys == 0)
 		return true;
 	wtc_batch_set_version(b, version);
+	/* Test-only: land this batch late, as a delayed commit's push would */
+	if (wtc_test_push_delay_ms > 0)
+		pg_usleep((long) wtc_test_push_delay_ms * 1000L);
 	memset(&r, 0, sizeof(r));
 	r.keys_per_call = b->keys_per_call;
 	r.nkeys = b->nkeys;
