@@ -116,7 +116,7 @@ $node->safe_psql('postgres', qq{
 CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL);
 INSERT INTO t SELECT g, 0, 'p' || (g % $PADMOD) FROM generate_series(1, $NROWS) g;
 VACUUM ANALYZE t;
-SELECT wt_cache.attach('t');
+SELECT wt_cache.attach('t', load => false);
 });
 note sprintf('table of %d rows loaded in %.1f s', $NROWS, time - $t0);
 
