@@ -20,6 +20,7 @@ OBJS = \
 	src/handoff.o \
 	src/queue.o \
 	src/retry.o \
+	src/scan.o \
 	src/resync.o \
 	src/worker.o
 
