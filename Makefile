@@ -22,6 +22,7 @@ OBJS = \
 	src/retry.o \
 	src/scan.o \
 	src/resync.o \
+	src/verify.o \
 	src/worker.o
 
 EXTENSION = wt_cache
