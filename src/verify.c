@@ -88,17 +88,19 @@ static const char *const problem_names[] = {"ok", "missing", "stale", "unexpecte
  * if it should not exist.  Returns the number of the keys that exist, then
  * i and the problem of each wrong key: 1 missing, 2 stale (another value,
  * or another type than a string), 3 unexpected.  Reads only (EVAL_RO).
+ * One MGET for all keys (a GET per key costs three times as much); MGET
+ * gives nil for a key of another type, so EXISTS tells those apart.
  */
 static const char verify_script[] =
+"local vals = redis.call('MGET', unpack(KEYS))\n"
 "local res = {0}\n"
 "for i = 1, #KEYS do\n"
-"  local v = redis.pcall('GET', KEYS[i])\n"
-"  local want = ARGV[i]\n"
-"  local p = 0\n"
+"  local v, want, p = vals[i], ARGV[i], 0\n"
+"  if not v and redis.call('EXISTS', KEYS[i]) == 1 then v = true end\n"
 "  if v then\n"
 "    res[1] = res[1] + 1\n"
 "    if want == '' then p = 3\n"
-"    elseif type(v) ~= 'string' or redis.sha1hex(v) ~= want then p = 2 end\n"
+"    elseif v == true or redis.sha1hex(v) ~= want then p = 2 end\n"
 "  elseif want ~= '' then\n"
 "    p = 1\n"
 "  end\n"
