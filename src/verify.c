@@ -607,6 +607,10 @@ recheck(Verify *v)
 	Oid			save_userid;
 	int			save_sec_context;
 	int			n = 0;
+	MemoryContext chunk_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													"wt_cache verify recheck",
+													ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
 
 	/* One report per key: SCAN may return a key twice */
 	qsort(v->suspects, v->nsuspects, sizeof(Suspect), cmp_suspect);
@@ -642,6 +646,8 @@ recheck(Verify *v)
 	{
 		int			count = Min(CALL_KEYS, v->nsuspects - first);
 		int			m = 0;
+
+		old = MemoryContextSwitchTo(chunk_cxt);
 
 		/* The rows of the keys that can be the table's */
 		for (int i = 0; i < count; i++)
@@ -682,6 +688,9 @@ recheck(Verify *v)
 			sha1_hex(v, json.data, json.len, shas[map[j]]);
 		}
 
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+
 		batch_reset(v);
 		for (int i = 0; i < count; i++)
 			batch_add(v, v->suspects[first + i].key, v->suspects[first + i].len,
@@ -708,6 +717,7 @@ recheck(Verify *v)
 		CHECK_FOR_INTERRUPTS();
 	}
 
+	MemoryContextDelete(chunk_cxt);
 	UnregisterSnapshot(snap);
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
