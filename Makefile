@@ -22,7 +22,9 @@ OBJS = \
 	src/handoff.o \
 	src/queue.o \
 	src/retry.o \
+	src/scan.o \
 	src/resync.o \
+	src/verify.o \
 	src/worker.o
 
 EXTENSION = wt_cache

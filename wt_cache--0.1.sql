@@ -76,6 +76,18 @@ CREATE FUNCTION wt_cache.resync(rel regclass) RETURNS bigint
 COMMENT ON FUNCTION wt_cache.resync(regclass) IS
     'Write every row of an attached table you own to Valkey and remove the keys of rows that are gone; returns the rows written';
 
+CREATE FUNCTION wt_cache.verify(rel regclass)
+RETURNS TABLE (key text, problem text)
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_verify';
+COMMENT ON FUNCTION wt_cache.verify(regclass) IS
+    'Compare every row of an attached table you own with Valkey; one row per key still wrong at the end: missing, stale or unexpected';
+
+CREATE FUNCTION wt_cache.verify_summary(rel regclass)
+RETURNS TABLE (rows bigint, keys bigint, missing bigint, stale bigint, unexpected bigint)
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wtc_verify_summary';
+COMMENT ON FUNCTION wt_cache.verify_summary(regclass) IS
+    'What wt_cache.verify would report, as counts, for monitoring';
+
 CREATE FUNCTION wt_cache.cache_get(key text) RETURNS text
     LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'wtc_cache_get';
 REVOKE ALL ON FUNCTION wt_cache.cache_get(text) FROM PUBLIC;

@@ -34,6 +34,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "attach.h"
 #include "commit.h"
 #include "config.h"
 #include "epoch.h"
@@ -654,4 +655,15 @@ wtc_resync(PG_FUNCTION_ARGS)
 				 errdetail("%s", err)));
 	relation_close(rel, NoLock);
 	PG_RETURN_INT64(rows);
+}
+
+/*
+ * wtc_open_owned_table
+ *		For the other SQL-callable functions that act on a table the caller
+ *		must own (verify): the same checks and messages as resync's.
+ */
+Relation
+wtc_open_owned_table(FunctionCallInfo fcinfo, LOCKMODE lockmode)
+{
+	return open_owned_table(fcinfo, lockmode);
 }

@@ -39,113 +39,63 @@
 #include "fence.h"
 #include "resync.h"
 #include "retry.h"
+#include "scan.h"
 #include "stats.h"
 #include "wt_cache.h"
 
-#define SCAN_COUNT "1000"
 #define WRITE_BATCH 5000
 
-typedef struct KeyScan
+/*
+ * UNLINK the keys of one SCAN reply; their version keys stay as
+ * tombstones for a while (PEXPIRE), so that a late older write cannot
+ * bring a row back.
+ */
+typedef struct UnlinkState
 {
-	char		cursor[32];
-	StringInfoData unlink;		/* UNLINK command being built */
-	StringInfoData args;
-	StringInfoData tombs;		/* PEXPIRE {key}:v for each key */
-	int			nkeys;
-} KeyScan;
+	WtcConn    *conn;
+	int64		removed;		/* keys so far, for wt_cache.resync_progress */
+} UnlinkState;
 
-static void
-scan_key(void *arg, long index, const RespReply *el)
+static bool
+unlink_keys(void *arg, int nkeys, char **keys, const size_t *lens)
 {
-	KeyScan  *st = (KeyScan *) arg;
+	UnlinkState *st = (UnlinkState *) arg;
+	WtcConn    *conn = st->conn;
+	StringInfoData cmd;
+	bool		ok;
 
-	if (el->type != '$' || el->is_nil)
-		return;
-	appendStringInfo(&st->args, "$%zu\r\n", el->len);
-	appendBinaryStringInfo(&st->args, el->str, el->len);
-	appendBinaryStringInfo(&st->args, "\r\n", 2);
-	appendStringInfo(&st->tombs, "*3\r\n$7\r\nPEXPIRE\r\n$%zu\r\n{", el->len + 4);
-	appendBinaryStringInfo(&st->tombs, el->str, el->len);
-	appendStringInfo(&st->tombs, "}:v\r\n$%d\r\n%d\r\n",
-					 (int) snprintf(NULL, 0, "%d", wtc_tombstone_ms), wtc_tombstone_ms);
-	st->nkeys++;
-}
-
-static void
-scan_element(void *arg, long index, const RespReply *el)
-{
-	KeyScan  *st = (KeyScan *) arg;
-
-	if (index == 0 && el->type == '$')
-		snprintf(st->cursor, sizeof(st->cursor), "%.*s",
-				 (int) Min(el->len, sizeof(st->cursor) - 1), el->str);
-	else if (index == 1 && el->type == '*')
+	initStringInfo(&cmd);
+	appendStringInfo(&cmd, "*%d\r\n$6\r\nUNLINK\r\n", nkeys + 1);
+	for (int i = 0; i < nkeys; i++)
 	{
-		RespReply	inner;
-
-		(void) resp_parse(el->raw, el->rawlen, &inner, scan_key, st);
+		appendStringInfo(&cmd, "$%zu\r\n", lens[i]);
+		appendBinaryStringInfo(&cmd, keys[i], lens[i]);
+		appendBinaryStringInfo(&cmd, "\r\n", 2);
 	}
-}
-
-static void
-scan_reply(void *arg, int index, const RespReply *reply, const char *buf,
-		   size_t len)
-{
-	RespReply	again;
-
-	if (reply->type == '*')
-		(void) resp_parse(buf, len, &again, scan_element, arg);
+	for (int i = 0; i < nkeys; i++)
+	{
+		appendStringInfo(&cmd, "*3\r\n$7\r\nPEXPIRE\r\n$%zu\r\n{", lens[i] + 4);
+		appendBinaryStringInfo(&cmd, keys[i], lens[i]);
+		appendStringInfo(&cmd, "}:v\r\n$%d\r\n%d\r\n",
+						 (int) snprintf(NULL, 0, "%d", wtc_tombstone_ms), wtc_tombstone_ms);
+	}
+	ok = wtc_conn_exchange(conn, cmd.data, cmd.len, 1 + nkeys,
+						   wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
+						   NULL, NULL) == 0;
+	pfree(cmd.data);
+	st->removed += nkeys;
+	wtc_progress_update("removing keys", st->removed, 0);
+	return ok;
 }
 
 /* Remove every key "<prefix>:*"; false if the connection failed */
 static bool
 unlink_prefix(WtcConn *conn, const char *prefix)
 {
-	KeyScan	st;
-	char	   *pattern = psprintf("%s:*", prefix);
-	int64		removed = 0;
+	UnlinkState st = {conn, 0};
 
-	strlcpy(st.cursor, "0", sizeof(st.cursor));
-	initStringInfo(&st.unlink);
-	initStringInfo(&st.args);
-	initStringInfo(&st.tombs);
-	do
-	{
-		const char *argv[6] = {"SCAN", st.cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
-		size_t		argvlen[6] = {4, strlen(st.cursor), 5, strlen(pattern), 5, strlen(SCAN_COUNT)};
-		StringInfoData cmd;
-
-		initStringInfo(&cmd);
-		wtc_append_command(&cmd, 6, argv, argvlen);
-		resetStringInfo(&st.args);
-		resetStringInfo(&st.tombs);
-		st.nkeys = 0;
-		strlcpy(st.cursor, "0", sizeof(st.cursor));
-		if (wtc_conn_exchange(conn, cmd.data, cmd.len, 1,
-							  wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
-							  scan_reply, &st) != 0)
-			return false;
-		if (st.nkeys > 0)
-		{
-			/*
-			 * UNLINK the keys; their version keys stay as tombstones for a
-			 * while, so that a late older write cannot bring a row back.
-			 */
-			resetStringInfo(&st.unlink);
-			appendStringInfo(&st.unlink, "*%d\r\n$6\r\nUNLINK\r\n", st.nkeys + 1);
-			appendBinaryStringInfo(&st.unlink, st.args.data, st.args.len);
-			appendBinaryStringInfo(&st.unlink, st.tombs.data, st.tombs.len);
-			if (wtc_conn_exchange(conn, st.unlink.data, st.unlink.len, 1 + st.nkeys,
-								  wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
-								  NULL, NULL) != 0)
-				return false;
-			removed += st.nkeys;
-			wtc_progress_update("removing keys", removed, 0);
-		}
-		pfree(cmd.data);
-		CHECK_FOR_INTERRUPTS();
-	} while (strcmp(st.cursor, "0") != 0);
-	return true;
+	return wtc_scan_prefix(conn, prefix, Max(wtc_command_timeout_ms, 10000),
+						   unlink_keys, &st);
 }
 
 typedef struct WriteCount

@@ -238,10 +238,10 @@ key_parts(const RetryItem *it, int nkeys)
  *			  WHERE t.k1 = u.p1::type1 AND ... <suffix>) x
  *
  * NB: LATERAL, so that each key is one index lookup: a join lets the
- * planner hash the whole table for every batch.
+ * planner hash the whole table for every batch.  Also used by verify.c.
  */
-static char *
-lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
+char *
+wtc_row_lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	StringInfoData sql;
@@ -329,7 +329,7 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 	{
 		StringInfoData json;
 
-		if (SPI_execute_with_args(lookup_query(rel, cfg, " FOR SHARE OF t SKIP LOCKED"),
+		if (SPI_execute_with_args(wtc_row_lookup_query(rel, cfg, " FOR SHARE OF t SKIP LOCKED"),
 								  cfg->nkeys, argtypes, args, NULL,
 								  false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rows of \"%s\"", RelationGetRelationName(rel));
@@ -356,7 +356,7 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 
 		/* Rows not locked: gone, or held by a writer? */
 		if ((int) SPI_processed < m &&
-			SPI_execute_with_args(lookup_query(rel, cfg, ""), cfg->nkeys,
+			SPI_execute_with_args(wtc_row_lookup_query(rel, cfg, ""), cfg->nkeys,
 								  argtypes, args, NULL, true, 0) == SPI_OK_SELECT)
 		{
 			for (uint64 r = 0; r < SPI_processed; r++)

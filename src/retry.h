@@ -22,4 +22,10 @@ extern void wtc_worker_xact_begin(void);
 extern void wtc_worker_xact_end(void);
 extern int	wtc_retry_next_due_ms(int cap_ms);
 
+struct RelationData;
+struct WtcTableConfig;
+extern char *wtc_row_lookup_query(struct RelationData *rel,
+								  struct WtcTableConfig *cfg,
+								  const char *suffix);
+
 #endif							/* WTC_RETRY_H */
