@@ -18,6 +18,15 @@
  * that, which is what makes the cache read-your-writes.  Keys that could not
  * be written are handed to the worker through shared memory (handoff.c).
  *
+ * With wt_cache.async_push (off by default), COMMIT sends the bytes and
+ * returns without reading the replies: they wait in the socket until the
+ * backend next uses its connection (its next commit, resync, verify,
+ * cache_get) or exits, and are read then (wtc_async_collect), against the
+ * deadline the commit set.  Keys that failed are handed to the worker then.
+ * The keys are copied at PRE_COMMIT for that purpose.  This trades read
+ * your writes for latency; an idle backend's failed keys wait for it to do
+ * something.
+ *
  * XACT_EVENT_PRE_PREPARE: a prepared transaction's changes cannot wait in
  * backend memory, so its keys are queued inside it: COMMIT PREPARED makes
  * them visible to the worker (woken by the utility hook below), ROLLBACK
@@ -41,6 +50,7 @@
 #include "access/xlog.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/memutils.h"
@@ -65,9 +75,19 @@ typedef struct WtcPush
 	bool	   *failed;			/* per key, allocated at PRE_COMMIT */
 	int			nfailed;
 	char		firsterr[256];	/* first error, for the log */
+	/* wt_cache.async_push: keys copied in async_cxt, replies read later */
+	bool		async;
+	WtcHandoffKey *keys;
+	int64_t		deadline;
 } WtcPush;
 
 static WtcPush push;
+
+/* An asynchronous push sent, whose replies are not read yet */
+static WtcPush inflight;
+static MemoryContext async_cxt = NULL;
+static bool async_exit_registered = false;
+bool		wtc_async_push = false;
 
 /* Test-only: delay the push after the commit record (superuser only) */
 int			wtc_test_push_delay_ms = 0;
@@ -106,6 +126,46 @@ queue_instead(void)
 	memset(&push, 0, sizeof(push));
 }
 
+static void
+async_exit(int code, Datum arg)
+{
+	wtc_async_collect();
+}
+
+/*
+ * PRE_COMMIT of an asynchronous push: copy the keys (and the per-key
+ * results) to memory that outlives the transaction, for the handoff of
+ * those that fail, known only later.
+ */
+static void
+prepare_async(int n)
+{
+	MemoryContext old;
+
+	if (async_cxt == NULL)
+		async_cxt = AllocSetContextCreate(TopMemoryContext, "wt_cache async push",
+										  ALLOCSET_DEFAULT_SIZES);
+	if (!async_exit_registered)
+	{
+		before_shmem_exit(async_exit, (Datum) 0);
+		async_exit_registered = true;
+	}
+	MemoryContextReset(async_cxt);
+	old = MemoryContextSwitchTo(async_cxt);
+	push.failed = palloc0(sizeof(bool) * n);
+	push.keys = palloc(sizeof(WtcHandoffKey) * n);
+	for (int i = 0; i < n; i++)
+	{
+		WtcHandoffKey k;
+
+		(void) wtc_queue_next_change(NULL, i, &k);
+		push.keys[i] = k;
+		push.keys[i].key = pnstrdup(k.key, k.keylen);
+	}
+	MemoryContextSwitchTo(old);
+	push.async = true;
+}
+
 /*
  * PRE_COMMIT: build the commands and open the connection, or queue.
  */
@@ -115,6 +175,7 @@ prepare_push(void)
 	int			n = wtc_changeset_count();
 	MemoryContext old;
 
+	wtc_async_collect();
 	memset(&push, 0, sizeof(push));
 	if (wtc_changeset_empty())
 		return;
@@ -158,6 +219,8 @@ prepare_push(void)
 	MemoryContextSwitchTo(old);
 	push.nkeys = n;
 	push.pending = true;
+	if (wtc_async_push && wtc_handoff_available())
+		prepare_async(n);
 }
 
 /* Record each key's result.  Cannot fail. */
@@ -178,12 +241,19 @@ key_result(void *arg, int keyindex, const char *err, size_t errlen)
 	}
 }
 
-/* The failed keys of the push, for the handoff (skips the others) */
+/* The failed keys of a push, for the handoff (skips the others) */
 static bool
 next_failed_key(void *arg, int i, WtcHandoffKey *k)
 {
-	if (push.failed != NULL && !push.failed[i])
+	WtcPush    *p = (WtcPush *) arg;
+
+	if (p->failed != NULL && !p->failed[i])
 		return false;
+	if (p->keys != NULL)
+	{
+		*k = p->keys[i];
+		return true;
+	}
 	return wtc_queue_next_change(NULL, i, k);
 }
 
@@ -192,18 +262,18 @@ next_failed_key(void *arg, int i, WtcHandoffKey *k)
  * Cannot fail: an ereport(LOG) does not throw.
  */
 static void
-report_failure(void)
+report_failure(WtcPush *p)
 {
 	int			stored = -1;
 	TimestampTz now = GetCurrentTimestamp();
 
 	if (wtc_handoff_available())
 	{
-		stored = wtc_handoff_keys(push.nkeys, next_failed_key, NULL);
+		stored = wtc_handoff_keys(p->nkeys, next_failed_key, p);
 		if (stored >= 0)
 			wtc_count(&wtc_stats->keys_handed_off, stored);
 		else
-			wtc_count(&wtc_stats->keys_lost, push.nfailed);
+			wtc_count(&wtc_stats->keys_lost, p->nfailed);
 		wtc_handoff_wake(MyDatabaseId);
 	}
 	else
@@ -212,8 +282,8 @@ report_failure(void)
 		ereport(WARNING,
 				(errmsg_plural("wt_cache could not write %d key to Valkey",
 							   "wt_cache could not write %d keys to Valkey",
-							   push.nfailed, push.nfailed),
-				 errdetail("%s", push.firsterr),
+							   p->nfailed, p->nfailed),
+				 errdetail("%s", p->firsterr),
 				 errhint("Without wt_cache in shared_preload_libraries failed writes are not retried; the cache may hold old values for these keys.")));
 		return;
 	}
@@ -223,13 +293,13 @@ report_failure(void)
 		ereport(LOG,
 				(errmsg_plural("wt_cache could not write %d key to Valkey at commit",
 							   "wt_cache could not write %d keys to Valkey at commit",
-							   push.nfailed, push.nfailed),
+							   p->nfailed, p->nfailed),
 				 stored >= 0 ?
 				 errdetail("%s; the keys were handed to the wt_cache worker%s.",
-						   push.firsterr,
+						   p->firsterr,
 						   suppressed_logs > 0 ? " (and similar failures since the last message)" : "") :
 				 errdetail("%s; no handoff slot is free for this database (wt_cache.max_databases), the keys will be fixed by the next change or resync.",
-						   push.firsterr)));
+						   p->firsterr)));
 		last_log = now;
 		suppressed_logs = 0;
 	}
@@ -237,8 +307,73 @@ report_failure(void)
 		suppressed_logs++;
 }
 
+/* Count a push's outcome, and hand off its failed keys.  Cannot fail. */
+static void
+account(WtcPush *p)
+{
+	if (p->nfailed > 0)
+	{
+		if (wtc_stats != NULL)
+			pg_atomic_fetch_add_u64(&wtc_stats->push_failures, 1);
+		report_failure(p);
+	}
+	else
+		wtc_count(&wtc_stats->xacts_pushed, 1);
+	wtc_count(&wtc_stats->keys_written, p->nkeys - p->nfailed);
+}
+
+/* A push's exchange failed: every key failed.  Cannot fail. */
+static void
+all_failed(WtcPush *p)
+{
+	strlcpy(p->firsterr, wtc_backend_conn.errbuf, sizeof(p->firsterr));
+	wtc_conn_close(&wtc_backend_conn);
+	for (int i = 0; i < p->nkeys; i++)
+		p->failed[i] = true;
+	p->nfailed = p->nkeys;
+	wtc_stats_push_failed(p->firsterr);
+}
+
 /*
- * COMMIT: send the commands and read the replies.  Must not ERROR.
+ * wtc_async_collect
+ *		Read the replies of an asynchronous push, if one is in flight, until
+ *		the deadline its commit set; count them and hand off the failed
+ *		keys.  Before any other use of the backend's connection.  Cannot
+ *		fail.
+ */
+void
+wtc_async_collect(void)
+{
+	WtcBatchReplies r;
+	int			rc;
+
+	if (!inflight.pending)
+		return;
+	inflight.pending = false;
+	memset(&r, 0, sizeof(r));
+	r.keys_per_call = inflight.batch.keys_per_call;
+	r.nkeys = inflight.nkeys;
+	r.on_key = key_result;
+	r.arg = &inflight;
+	HOLD_INTERRUPTS();
+	rc = wtc_conn_exchange(&wtc_backend_conn, NULL, 0, inflight.batch.ncalls,
+						   inflight.deadline, wtc_batch_reply, &r);
+	RESUME_INTERRUPTS();
+	if (rc != 0)
+		all_failed(&inflight);
+	else
+	{
+		wtc_stats_push_ok();
+		wtc_count(&wtc_stats->stale_rejected, r.nstale);
+		if (inflight.nfailed > 0)
+			wtc_stats_error(inflight.firsterr);
+	}
+	account(&inflight);
+}
+
+/*
+ * COMMIT: send the commands and read the replies (or, asynchronously, only
+ * send them).  Must not ERROR.
  */
 static void
 do_push(void)
@@ -259,6 +394,21 @@ do_push(void)
 		if (wtc_test_push_delay_ms > 0)
 			pg_usleep((long) wtc_test_push_delay_ms * 1000L);
 		start = wtc_now_us();
+		if (push.async)
+		{
+			push.deadline = start + (int64_t) wtc_command_timeout_ms * 1000;
+			if (wtc_conn_send(&wtc_backend_conn, push.batch.out.data,
+							  push.batch.out.len, push.deadline) == 0)
+			{
+				/* The buffer is not needed any more: only the counts are */
+				inflight = push;
+				inflight.pending = true;
+				return;
+			}
+			all_failed(&push);
+			account(&push);
+			return;
+		}
 		memset(&r, 0, sizeof(r));
 		r.keys_per_call = push.batch.keys_per_call;
 		r.nkeys = push.nkeys;
@@ -271,14 +421,7 @@ do_push(void)
 							   wtc_batch_reply, &r);
 		RESUME_INTERRUPTS();
 		if (rc != 0)
-		{
-			strlcpy(push.firsterr, wtc_backend_conn.errbuf, sizeof(push.firsterr));
-			wtc_conn_close(&wtc_backend_conn);
-			for (int i = 0; i < push.nkeys; i++)
-				push.failed[i] = true;
-			push.nfailed = push.nkeys;
-			wtc_stats_push_failed(push.firsterr);
-		}
+			all_failed(&push);
 		else
 		{
 			wtc_stats_push_ok();
@@ -293,15 +436,7 @@ do_push(void)
 				wtc_stats_error(push.firsterr);
 		}
 	}
-	if (push.nfailed > 0)
-	{
-		if (wtc_stats != NULL)
-			pg_atomic_fetch_add_u64(&wtc_stats->push_failures, 1);
-		report_failure();
-	}
-	else
-		wtc_count(&wtc_stats->xacts_pushed, 1);
-	wtc_count(&wtc_stats->keys_written, push.nkeys - push.nfailed);
+	account(&push);
 }
 
 static void

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "auth.h"
+#include "commit.h"
 #include "fence.h"
 #include "wt_cache.h"
 
@@ -77,6 +78,9 @@ wtc_conn_ensure(void)
 {
 	WtcConn    *conn = &wtc_backend_conn;
 	char		target[sizeof(conn->target)];
+
+	/* Replies of an asynchronous push come first */
+	wtc_async_collect();
 
 	settings_target(target, sizeof(target));
 	if (wtc_conn_is_open(conn))

@@ -177,6 +177,15 @@ wtc_guc_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("wt_cache.async_push",
+							 gettext_noop("COMMIT sends its changes to Valkey without waiting for the reply."),
+							 gettext_noop("Trades read-your-writes for latency: the reply is read when the backend next uses its connection, and keys that failed go to the retry path then."),
+							 &wtc_async_push,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomIntVariable("wt_cache.check_interval",
 							gettext_noop("How often the launcher checks that Valkey still holds wt_cache's data."),
 							gettext_noop("A Valkey found empty, flushed, rolled back or written by another server raises the epoch and resyncs the attached tables."),

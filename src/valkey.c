@@ -165,6 +165,65 @@ wtc_conn_idle_ok(WtcConn *conn)
 }
 
 /*
+ * wtc_conn_send
+ *		Send out[0..outlen) before deadline_us, and read nothing: the
+ *		replies wait in the socket for a later wtc_conn_exchange with no
+ *		output (wt_cache.async_push).  Returns 0, or -1 with conn->errbuf set
+ *		(the caller must close the connection).
+ */
+int
+wtc_conn_send(WtcConn *conn, const char *out, size_t outlen,
+			  int64_t deadline_us)
+{
+	size_t		sent = 0;
+
+	if (conn->ctx == NULL)
+	{
+		snprintf(conn->errbuf, sizeof(conn->errbuf), "not connected");
+		return -1;
+	}
+	while (sent < outlen)
+	{
+		ssize_t		n = send(conn->fd, out + sent, outlen - sent, MSG_NOSIGNAL);
+		struct pollfd pfd;
+		int64_t		now;
+
+		if (n > 0)
+		{
+			sent += (size_t) n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		{
+			snprintf(conn->errbuf, sizeof(conn->errbuf),
+					 "could not send to server: %s",
+					 n < 0 ? strerror(errno) : "no progress");
+			return -1;
+		}
+		now = wtc_now_us();
+		if (now >= deadline_us)
+		{
+			snprintf(conn->errbuf, sizeof(conn->errbuf),
+					 "timed out after sending %zu of %zu bytes", sent, outlen);
+			return -1;
+		}
+		pfd.fd = conn->fd;
+		pfd.events = POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, (int) ((deadline_us - now + 999) / 1000)) < 0 &&
+			errno != EINTR)
+		{
+			snprintf(conn->errbuf, sizeof(conn->errbuf), "poll failed: %s",
+					 strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * wtc_conn_exchange
  *		Send out[0..outlen) and read nreplies replies, all before deadline_us
  *		(on the wtc_now_us clock).  visit is called for each reply as it is
