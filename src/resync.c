@@ -113,29 +113,64 @@ count_result(void *arg, int keyindex, const char *err, size_t errlen)
 		snprintf(wc->err, sizeof(wc->err), "%.*s", (int) Min(errlen, 255), err);
 }
 
+/*
+ * The batch sent last, whose replies are read once the next batch is
+ * built: Valkey applies one batch while we scan and render the next.
+ */
+typedef struct InFlight
+{
+	bool		pending;
+	int			ncalls;
+	int			keys_per_call;
+	int			nkeys;
+	int64_t		deadline;
+	int64		landed;			/* rows written so far */
+} InFlight;
+
 static bool
-send_batch(WtcConn *conn, WtcWriteBatch *b, WriteCount *wc, const char *version)
+collect_batch(WtcConn *conn, InFlight *f, WriteCount *wc)
 {
 	WtcBatchReplies r;
 
+	if (!f->pending)
+		return true;
+	f->pending = false;
+	memset(&r, 0, sizeof(r));
+	r.keys_per_call = f->keys_per_call;
+	r.nkeys = f->nkeys;
+	r.on_key = count_result;
+	r.arg = wc;
+	if (wtc_conn_exchange(conn, NULL, 0, f->ncalls, f->deadline,
+						  wtc_batch_reply, &r) != 0)
+		return false;
+	/* Refused as older: a commit after our snapshot wrote them */
+	wtc_count(&wtc_stats->stale_rejected, r.nstale);
+	f->landed += f->nkeys;
+	wtc_progress_update("writing rows", 0, f->landed);
+	return true;
+}
+
+/* Read the replies of the batch before, then send this one */
+static bool
+send_batch(WtcConn *conn, WtcWriteBatch *b, InFlight *f, WriteCount *wc,
+		   const char *version)
+{
 	wtc_batch_finish(b);
+	if (!collect_batch(conn, f, wc))
+		return false;
 	if (b->nkeys == 0)
 		return true;
 	wtc_batch_set_version(b, version);
 	/* Test-only: land this batch late, as a delayed commit's push would */
 	if (wtc_test_push_delay_ms > 0)
 		pg_usleep((long) wtc_test_push_delay_ms * 1000L);
-	memset(&r, 0, sizeof(r));
-	r.keys_per_call = b->keys_per_call;
-	r.nkeys = b->nkeys;
-	r.on_key = count_result;
-	r.arg = wc;
-	if (wtc_conn_exchange(conn, b->out.data, b->out.len, b->ncalls,
-						  wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000,
-						  wtc_batch_reply, &r) != 0)
+	f->deadline = wtc_now_us() + (int64_t) Max(wtc_command_timeout_ms, 10000) * 1000;
+	if (wtc_conn_send(conn, b->out.data, b->out.len, f->deadline) != 0)
 		return false;
-	/* Refused as older: a commit after our snapshot wrote them */
-	wtc_count(&wtc_stats->stale_rejected, r.nstale);
+	f->pending = true;
+	f->ncalls = b->ncalls;
+	f->keys_per_call = b->keys_per_call;
+	f->nkeys = b->nkeys;
 	return true;
 }
 
@@ -219,6 +254,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	WtcWriteBatch batch;
 	WtcSavedSettings saved;
 	bool		ok = true;
+	InFlight	inflight = {0};
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"wt_cache resync batch",
 													ALLOCSET_DEFAULT_SIZES);
@@ -247,17 +283,17 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 			(*rows)++;
 			if (batch.nkeys >= WRITE_BATCH)
 			{
-				ok = send_batch(conn, &batch, wc, version);
+				ok = send_batch(conn, &batch, &inflight, wc, version);
 				MemoryContextReset(batch_cxt);
 				initStringInfo(&key);
 				initStringInfo(&json);
 				wtc_batch_init(&batch, conn->script_sha);
-				wtc_progress_update("writing rows", 0, *rows);
 				CHECK_FOR_INTERRUPTS();
 			}
 		}
 		if (ok)
-			ok = send_batch(conn, &batch, wc, version);
+			ok = send_batch(conn, &batch, &inflight, wc, version) &&
+				collect_batch(conn, &inflight, wc);
 	}
 	PG_FINALLY();
 	{
