@@ -7,8 +7,9 @@
  * length taken from the byte before it).  Checked:
  *
  * - encoding writes exactly wtc_key_part_encoded_len bytes, and the output
- *	 holds no byte that needs escaping except as '%' and two upper-case hex
- *	 digits naming such a byte;
+ *	 holds none of the bytes the README says are escaped ('%', ':', '{',
+ *	 '}', control bytes) except as '%' and two upper-case hex digits naming
+ *	 such a byte;
  * - decoding gives the part back, and decoding any bytes never writes more
  *	 than it reads;
  * - encoding is injective: two different parts never encode the same, and
@@ -87,6 +88,14 @@ hexval(char c)
 	return c <= '9' ? c - '0' : c - 'A' + 10;
 }
 
+/* The bytes the README says are escaped, restated without keyenc.h */
+static int
+must_escape(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f || c == '%' || c == ':' || c == '{' ||
+		c == '}';
+}
+
 /* Encode a part into an exact-size buffer and check the output's shape */
 static char *
 encode_checked(const Piece *p, size_t *outlen)
@@ -103,7 +112,8 @@ encode_checked(const Piece *p, size_t *outlen)
 	{
 		unsigned char c = (unsigned char) p->s[i];
 
-		if (wtc_key_byte_needs_escape(c))
+		CHECK(wtc_key_byte_needs_escape(c) == must_escape(c));
+		if (must_escape(c))
 		{
 			CHECK(j + 3 <= n && enc[j] == '%' &&
 				  is_hex_upper(enc[j + 1]) && is_hex_upper(enc[j + 2]));
@@ -121,13 +131,12 @@ encode_checked(const Piece *p, size_t *outlen)
 		if (c == '%')
 		{
 			CHECK(i + 2 < n);
-			CHECK(wtc_key_byte_needs_escape((unsigned char)
-											(hexval(enc[i + 1]) * 16 +
-											 hexval(enc[i + 2]))));
+			CHECK(must_escape((unsigned char) (hexval(enc[i + 1]) * 16 +
+											   hexval(enc[i + 2]))));
 			i += 2;
 		}
 		else
-			CHECK(!wtc_key_byte_needs_escape(c));
+			CHECK(!must_escape(c));
 	}
 	*outlen = n;
 	return enc;

@@ -6,7 +6,8 @@
  * Each input is used twice:
  *
  * 1. As raw bytes from a server.  Checked: the result is a length within the
- *	  input, RESP_INCOMPLETE or RESP_PROTOCOL_ERROR; every pointer of a
+ *	  input, RESP_INCOMPLETE or RESP_PROTOCOL_ERROR; nesting, bulk lengths
+ *	  and element counts past the limits are refused; every pointer of a
  *	  complete reply lies inside the bytes it took; the visitor sees each
  *	  element once, in order, back to back, and only for a complete reply;
  *	  nested arrays parse again from raw/rawlen to the same bytes; a complete
@@ -106,7 +107,8 @@ hash_bytes(const uint8_t *data, size_t size)
  * ---------------------------------------------------------------------
  */
 
-static void check_reply(const RespReply *r, const char *raw, size_t rawlen);
+static void check_reply(const RespReply *r, const char *raw, size_t rawlen,
+						int depth);
 
 /* State of one array's visit: its elements must tile its body */
 typedef struct Walk
@@ -116,6 +118,7 @@ typedef struct Walk
 	long		count;
 	const char *err;			/* first error among the elements */
 	size_t		errlen;
+	int			depth;			/* the elements' depth */
 } Walk;
 
 static void
@@ -133,16 +136,18 @@ walk_element(void *arg, long index, const RespReply *el)
 		w->err = el->err;
 		w->errlen = el->errlen;
 	}
-	check_reply(el, el->raw, el->rawlen);
+	check_reply(el, el->raw, el->rawlen, w->depth);
 }
 
 /*
- * Check what a complete reply says against its own bytes raw[0..rawlen);
- * arrays are parsed again from their bytes, with a visitor, recursively.
+ * Check what a complete reply at depth (0: top level) says against its own
+ * bytes raw[0..rawlen); arrays are parsed again from their bytes, with a
+ * visitor, recursively.
  */
 static void
-check_reply(const RespReply *r, const char *raw, size_t rawlen)
+check_reply(const RespReply *r, const char *raw, size_t rawlen, int depth)
 {
+	CHECK(depth <= RESP_MAX_DEPTH);
 	CHECK(rawlen >= 3);
 	CHECK(r->type == raw[0]);
 	CHECK(raw[rawlen - 2] == '\r' && raw[rawlen - 1] == '\n');
@@ -185,6 +190,7 @@ check_reply(const RespReply *r, const char *raw, size_t rawlen)
 				memset(&w, 0, sizeof(w));
 				w.end = raw + rawlen;
 				w.next = eol + 1;
+				w.depth = depth + 1;
 				CHECK(resp_parse(raw, rawlen, &again, walk_element, &w) ==
 					  (long) rawlen);
 				CHECK(w.count == r->integer);
@@ -284,6 +290,36 @@ read_stream(const char *buf, size_t size, uint64_t seed, long *lens,
 	return n;
 }
 
+/*
+ * A reply that starts with a bulk length or an element count, in plain
+ * digits: past the limits it is refused at once, however little follows;
+ * within them, the header alone is not a reply yet.
+ */
+static void
+check_limits(const char *buf, size_t size, long res)
+{
+	const char *nl;
+	long long	v = 0;
+	int			ndigits = 0;
+
+	if (size < 4 || (buf[0] != '$' && buf[0] != '*'))
+		return;
+	nl = memchr(buf, '\n', size);
+	if (nl == NULL || nl - buf < 3 || nl[-1] != '\r')
+		return;
+	for (const char *p = buf + 1; p < nl - 1; p++)
+	{
+		/* At most 18 digits: no overflow here */
+		if (*p < '0' || *p > '9' || ++ndigits > 18)
+			return;
+		v = v * 10 + (*p - '0');
+	}
+	if (v > (buf[0] == '$' ? RESP_MAX_BULK : RESP_MAX_ELEMENTS))
+		CHECK(res == RESP_PROTOCOL_ERROR);
+	else if (nl + 1 == buf + size && (v > 0 || buf[0] == '$'))
+		CHECK(res == RESP_INCOMPLETE);
+}
+
 static void
 fuzz_raw(const uint8_t *data, size_t size)
 {
@@ -305,7 +341,7 @@ fuzz_raw(const uint8_t *data, size_t size)
 
 		CHECK(r.raw == copy && r.rawlen == (size_t) res);
 		CHECK(visits == (r.type == '*' && !r.is_nil ? r.integer : 0));
-		check_reply(&r, copy, (size_t) res);
+		check_reply(&r, copy, (size_t) res, 0);
 		/* The same reply, without the bytes after it */
 		CHECK(parse_copy(buf, (size_t) res, &copy2, &alone, NULL, NULL) == res);
 		check_same(&r, copy, &alone, copy2);
@@ -314,6 +350,7 @@ fuzz_raw(const uint8_t *data, size_t size)
 	else
 		CHECK(visits == 0);
 	free(copy);
+	check_limits(buf, size, res);
 
 	/*
 	 * Prefixes: every one if the input is short, otherwise some chosen from
