@@ -35,17 +35,23 @@ find_crlf(const char *buf, size_t len, size_t pos)
 	return (long) (nl - 1 - buf);
 }
 
-/* Parse a decimal integer in buf[start..end); 0 on success */
+/*
+ * Parse a decimal integer in buf[start..end); 0 on success.  Any signed
+ * 64-bit value is accepted, -9223372036854775808 included (a server may
+ * send it, e.g. as the reply of INCRBY).
+ */
 static int
 parse_int(const char *buf, size_t start, size_t end, long long *val)
 {
 	int			neg = 0;
 	unsigned long long v = 0;
+	unsigned long long limit = 9223372036854775807ULL;
 	size_t		i = start;
 
 	if (i < end && buf[i] == '-')
 	{
 		neg = 1;
+		limit++;
 		i++;
 	}
 	if (i == end)
@@ -56,11 +62,15 @@ parse_int(const char *buf, size_t start, size_t end, long long *val)
 
 		if (c < '0' || c > '9')
 			return -1;
-		if (v > (9223372036854775807ULL - (c - '0')) / 10)
+		if (v > (limit - (c - '0')) / 10)
 			return -1;
 		v = v * 10 + (c - '0');
 	}
-	*val = neg ? -(long long) v : (long long) v;
+	/* NB: -(long long) v would overflow for the most negative value */
+	if (neg && v > 0)
+		*val = -(long long) (v - 1) - 1;
+	else
+		*val = (long long) v;
 	return 0;
 }
 

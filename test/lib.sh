@@ -31,9 +31,15 @@ wtc_as_pg() {
 	fi
 }
 
-# apt-get install the packages whose files are missing
+# apt-get install the packages whose files are missing; with "fuzz" among
+# the arguments, also what the fuzz suite needs (clang, libFuzzer)
 wtc_install_deps() {
 	local need=()
+	if [[ " $* " == *" fuzz "* ]]; then
+		command -v clang-14 >/dev/null || need+=(clang-14)
+		compgen -G "/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a" >/dev/null ||
+			need+=(libclang-rt-14-dev)
+	fi
 	[ -x "$PG_BINDIR/postgres" ] || need+=(postgresql-$PG_VERSION)
 	[ -f "$PGXS_DIR/src/makefiles/pgxs.mk" ] || need+=(postgresql-server-dev-$PG_VERSION)
 	[ -f /usr/include/hiredis/hiredis.h ] || need+=(libhiredis-dev)

@@ -107,6 +107,15 @@ test_resp(void)
 	check(parse(":12a\r\n", 6, &r) == RESP_PROTOCOL_ERROR, "bad integer");
 	check(parse(":99999999999999999999\r\n", 23, &r) == RESP_PROTOCOL_ERROR,
 		  "integer overflow");
+	/* Found by test/fuzz/fuzz_resp.c: the most negative value was refused */
+	check(parse(":-9223372036854775808\r\n", 23, &r) == 23 &&
+		  r.integer == -9223372036854775807LL - 1, "most negative integer");
+	check(parse(":9223372036854775807\r\n", 22, &r) == 22 &&
+		  r.integer == 9223372036854775807LL, "most positive integer");
+	check(parse(":-9223372036854775809\r\n", 23, &r) == RESP_PROTOCOL_ERROR &&
+		  parse(":9223372036854775808\r\n", 22, &r) == RESP_PROTOCOL_ERROR,
+		  "one past either end overflows");
+	check(parse(":-0\r\n", 5, &r) == 5 && r.integer == 0, "minus zero");
 	check(parse("$-2\r\n", 5, &r) == RESP_PROTOCOL_ERROR, "negative bulk length");
 	check(parse("$999999999999\r\n", 15, &r) == RESP_PROTOCOL_ERROR,
 		  "bulk longer than the limit");
