@@ -274,16 +274,18 @@ wtc_row_lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
 /*
  * Fill in the current JSON of each item of one table (NULL: row gone).
  *
- * NB: the rows are read FOR SHARE, and the lock is held until the worker's
- * transaction ends, after its write to Valkey: a transaction that changes
- * such a row later waits for that, so its own commit-time write lands after
- * ours.  SKIP LOCKED, so that the worker never waits for (or deadlocks
- * with) a writer: a row a writer holds is left for later (item->busy), as
- * that writer pushes it itself; a second, unlocked read tells it apart from
- * a row that is gone.
+ * With lock (when the writers of the table did not end in time, see
+ * wtc_retry_batch), the rows are read FOR SHARE, and the lock is held until
+ * the worker's transaction ends, after its write to Valkey: a transaction
+ * that changes such a row later waits for that, so its own commit-time
+ * write lands after ours.  SKIP LOCKED, so that the worker never waits for
+ * (or deadlocks with) a writer: a row a writer holds is left for later
+ * (item->busy), as that writer pushes it itself; a second, unlocked read
+ * tells it apart from a row that is gone.  Without lock, a plain read: its
+ * version makes it safe, and no writer ever waits for Valkey through us.
  */
 static void
-read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
+read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n, bool lock)
 {
 	Oid		   *argtypes = palloc(sizeof(Oid) * cfg->nkeys);
 	Datum	   *args = palloc(sizeof(Datum) * cfg->nkeys);
@@ -329,7 +331,7 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 	{
 		StringInfoData json;
 
-		if (SPI_execute_with_args(wtc_row_lookup_query(rel, cfg, " FOR SHARE OF t SKIP LOCKED"),
+		if (SPI_execute_with_args(wtc_row_lookup_query(rel, cfg, lock ? " FOR SHARE OF t SKIP LOCKED" : ""),
 								  cfg->nkeys, argtypes, args, NULL,
 								  false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rows of \"%s\"", RelationGetRelationName(rel));
@@ -346,7 +348,7 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 			RetryItem  *it = &items[map[ord - 1]];
 
 			found[ord - 1] = true;
-			/* The locked version, which may be newer than our snapshot's */
+			/* The version read (locked: maybe newer than our snapshot's) */
 			if (!table_tuple_fetch_row_version(rel, tid, SnapshotAny, slot))
 				continue;
 			resetStringInfo(&json);
@@ -355,7 +357,7 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n)
 		}
 
 		/* Rows not locked: gone, or held by a writer? */
-		if ((int) SPI_processed < m &&
+		if (lock && (int) SPI_processed < m &&
 			SPI_execute_with_args(wtc_row_lookup_query(rel, cfg, ""), cfg->nkeys,
 								  argtypes, args, NULL, true, 0) == SPI_OK_SELECT)
 		{
@@ -548,7 +550,8 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 		}
 		else
 		{
-			read_rows(rel, cfg, &items[start], end - start);
+			read_rows(rel, cfg, &items[start], end - start,
+					  XLogRecPtrIsInvalid(waited_lsn));
 			for (int i = start; i < end; i++)
 				items[i].ttl = cfg->ttl;
 		}
