@@ -79,7 +79,9 @@ insert_batch(Datum *rels, Datum *keys, Datum *offsets, int n)
 							  "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))",
 							  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into wt_cache.retry_queue");
-	wtc_count(&wtc_stats->keys_queued, n);
+	/* The worker storing handed-off keys counted them as handed off */
+	if (!IsBackgroundWorker)
+		wtc_count(&wtc_stats->keys_queued, n);
 }
 
 /*

@@ -61,7 +61,7 @@ SELECT count(*) FROM g, ROWS FROM (unnest(g.js), json_array_elements_text(g.vals
 sub stats
 {
 	my $row = $node->safe_psql('postgres',
-		'SELECT queue_depth, circuit, keys_queued, extract(epoch FROM circuit_changed_at) FROM wt_cache.stats');
+		'SELECT queue_depth, circuit, keys_queued + keys_handed_off, extract(epoch FROM circuit_changed_at) FROM wt_cache.stats');
 	my %s;
 	@s{qw(depth circuit queued changed_at)} = split /\|/, $row;
 	return \%s;
@@ -131,8 +131,8 @@ note sprintf('valkey back after %.1f s down (its restart took %.1f s); the worke
 # Until the queue is empty, every 0.1 s: its depth (all keys, and wide's
 # alone) and the circuit.  The load may still be running meanwhile.  The
 # drain starts when the circuit closes (circuit_changed_at), and has to
-# write every key queued since the kill (keys_queued; the queue was empty
-# before).
+# write every key queued since the kill (keys_queued and keys_handed_off;
+# the queue was empty before).
 my @samples;
 my ($t_closed, $n_drained, $t_empty, $t_wide_empty);
 while (time - $t_up < 120)
