@@ -23,6 +23,8 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/sinvaladt.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -175,12 +177,32 @@ send_batch(WtcConn *conn, WtcWriteBatch *b, InFlight *f, WriteCount *wc,
 }
 
 /*
+ * Is this lock holder a VACUUM (or autovacuum, or CREATE INDEX
+ * CONCURRENTLY)?  Their ShareUpdateExclusiveLock conflicts with the
+ * ShareLock we ask about, but they change no row: no need to wait for them,
+ * and vacuuming a big table takes long.  A vxid whose backend has moved on
+ * has ended anyway.
+ */
+static bool
+changes_no_rows(VirtualTransactionId vxid)
+{
+	PGPROC	   *proc;
+
+	if (vxid.backendId == InvalidBackendId)
+		return false;			/* a prepared transaction */
+	proc = BackendIdGetProc(vxid.backendId);
+	return proc != NULL &&
+		(proc->lxid != vxid.localTransactionId ||
+		 (proc->statusFlags & (PROC_IS_AUTOVACUUM | PROC_IN_VACUUM | PROC_IN_SAFE_IC)) != 0);
+}
+
+/*
  * wtc_wait_for_writers
  *		Wait until every transaction that holds a lock a writer takes
  *		(RowExclusiveLock or stronger) on one of the tables has ended, as
- *		CREATE INDEX CONCURRENTLY waits: for up to timeout_ms, polling, or
- *		with timeout_ms < 0 for as long as it takes, in lock waits that show
- *		in pg_locks.  True if they all ended.
+ *		CREATE INDEX CONCURRENTLY waits (but not for VACUUM): for up to
+ *		timeout_ms, polling, or with timeout_ms < 0 for as long as it takes,
+ *		in lock waits that show in pg_locks.  True if they all ended.
  *
  * This makes versions safe beside commits still in flight: take the WAL
  * insert position, wait, then read under a new snapshot.  That snapshot
@@ -207,8 +229,9 @@ wtc_wait_for_writers(const Oid *relids, int n, int timeout_ms)
 			continue;
 		all = all ? repalloc(all, sizeof(*all) * (nall + count)) :
 			palloc(sizeof(*all) * count);
-		memcpy(all + nall, v, sizeof(*all) * count);
-		nall += count;
+		for (int j = 0; j < count; j++)
+			if (!changes_no_rows(v[j]))
+				all[nall++] = v[j];
 	}
 	for (;;)
 	{
