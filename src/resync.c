@@ -252,6 +252,29 @@ wtc_wait_for_writers(const Oid *relids, int n, int timeout_ms)
 	}
 }
 
+/*
+ * wtc_row_changed_since
+ *		Was this row version written by a transaction that snapshot "before"
+ *		does not see?  Taken before the version, "before" tells rows that a
+ *		commit changed after the version was taken: writing one with that
+ *		version could later let an older commit's late write (newer version,
+ *		older row) land over it.  Such a commit pushes the row itself.
+ */
+bool
+wtc_row_changed_since(TupleTableSlot *slot, Snapshot before)
+{
+	bool		isnull;
+	TransactionId xmin;
+
+	xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber,
+												 &isnull));
+	if (isnull || !TransactionIdIsNormal(xmin))
+		return false;
+	if (TransactionIdIsCurrentTransactionId(xmin))
+		return true;			/* our own commit will push it */
+	return XidInMVCCSnapshot(xmin, before);
+}
+
 /* The version a resync writes with: see wtc_wait_for_writers */
 static XLogRecPtr
 safe_version(Relation rel)
@@ -269,6 +292,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 		   WriteCount *wc)
 {
 	char		version[WTC_VERSION_LEN + 1];
+	Snapshot	before;
 	Snapshot	snap;
 	TableScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
@@ -283,6 +307,13 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 													ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
 
+	/*
+	 * NB: rows written by a commit that this snapshot does not see are left
+	 * to that commit's own push (wtc_row_changed_since).  The others are
+	 * as of the version: no commit with an older record than the version
+	 * is missing from them (safe_version), none with a newer one is in.
+	 */
+	before = RegisterSnapshot(GetLatestSnapshot());
 	wtc_progress_update("waiting for transactions", 0, 0);
 	wtc_format_version(version, safe_version(rel));
 	wtc_progress_update("writing rows", 0, 0);
@@ -297,6 +328,8 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 		initStringInfo(&json);
 		while (ok && table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
+			if (wtc_row_changed_since(slot, before))
+				continue;
 			resetStringInfo(&key);
 			if (!wtc_render_key(cfg, slot, &key))
 				continue;
@@ -328,6 +361,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	UnregisterSnapshot(snap);
+	UnregisterSnapshot(before);
 	return ok;
 }
 

@@ -282,11 +282,15 @@ wtc_row_lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
  * (or deadlocks with) a writer: a row a writer holds is left for later
  * (item->busy), as that writer pushes it itself; a second, unlocked read
  * tells it apart from a row that is gone.  Without lock, a plain read: its
- * version makes it safe, and no writer ever waits for Valkey through us.
+ * version makes it safe, and no writer ever waits for Valkey through us;
+ * a row changed by a commit that "before" (taken before the version) does
+ * not see is that commit's to push (item->drop).
  */
 static void
-read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n, bool lock)
+read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n,
+		  Snapshot before)
 {
+	bool		lock = (before == NULL);
 	Oid		   *argtypes = palloc(sizeof(Oid) * cfg->nkeys);
 	Datum	   *args = palloc(sizeof(Datum) * cfg->nkeys);
 	Datum	  **cols = palloc(sizeof(Datum *) * cfg->nkeys);
@@ -351,6 +355,11 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n, bool lock)
 			/* The version read (locked: maybe newer than our snapshot's) */
 			if (!table_tuple_fetch_row_version(rel, tid, SnapshotAny, slot))
 				continue;
+			if (!lock && wtc_row_changed_since(slot, before))
+			{
+				it->drop = true;
+				continue;
+			}
 			resetStringInfo(&json);
 			wtc_render_json(cfg, slot, &json);
 			it->value = MemoryContextStrdup(TopTransactionContext, json.data);
@@ -459,6 +468,7 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	WtcBatchReplies r;
 	MemoryContext old;
 	XLogRecPtr	waited_lsn;
+	Snapshot	before;
 
 	*conn_failed = false;
 	wtc_current_entry_id = 0;
@@ -513,7 +523,8 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 	 * The version: the WAL position now, if every transaction writing these
 	 * tables now ends soon (wtc_wait_for_writers): then every row read
 	 * below, present or gone, is at least as new as any commit with an
-	 * older record.  If one does not end soon (a long transaction), the
+	 * older record; rows a newer commit changed are left to it (see
+	 * read_rows).  If one does not end soon (a long transaction), the
 	 * present rows are written with the position after they were read (see
 	 * below), and the gone ones wait for a later pass.
 	 */
@@ -524,6 +535,7 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 		for (int i = 0; i < n; i++)
 			if (nrels == 0 || relids[nrels - 1] != items[i].relid)
 				relids[nrels++] = items[i].relid;
+		before = RegisterSnapshot(GetLatestSnapshot());
 		waited_lsn = GetXLogInsertRecPtr();
 		if (!wtc_wait_for_writers(relids, nrels, WTC_WRITERS_WAIT_MS))
 			waited_lsn = InvalidXLogRecPtr;
@@ -551,7 +563,7 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 		else
 		{
 			read_rows(rel, cfg, &items[start], end - start,
-					  XLogRecPtrIsInvalid(waited_lsn));
+					  XLogRecPtrIsInvalid(waited_lsn) ? NULL : before);
 			for (int i = start; i < end; i++)
 				items[i].ttl = cfg->ttl;
 		}
@@ -559,6 +571,8 @@ wtc_retry_batch(WtcConn *conn, int limit, bool *conn_failed)
 			relation_close(rel, AccessShareLock);
 		start = end;
 	}
+
+	UnregisterSnapshot(before);
 
 	/*
 	 * Write them, all in one exchange.  NB: without the wait above, the
