@@ -354,6 +354,13 @@ if ($run{2})
 	$r = phase('fenced + resync', resync => 1);
 	is($r->{regressions}, 0, 'fenced + resync: no key went back');
 	cmp_ok($r->{resyncs}, '>', 10, 'fenced + resync: resync kept running');
+
+	# The same at rest: two resyncs in a row, with nothing written to the
+	# WAL between them (VACUUM first, so that their scans prune nothing)
+	$node->safe_psql('postgres', 'VACUUM hot');
+	$node->safe_psql('postgres', "SELECT wt_cache.resync('hot')") for 1 .. 2;
+	is(wtc_converged($node, 'postgres', 'hot', 10, ids => $IDS), 'ok',
+		'two resyncs in a row at rest: every key equals its row');
 }
 
 if ($run{3})
