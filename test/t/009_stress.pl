@@ -282,6 +282,14 @@ sub phase
 	my ($name, %opts) = @_;
 	$phase_no++;
 	my $report = $node->basedir . "/reader.$phase_no";
+
+	# Start from an exact cache, whatever an earlier phase left: write
+	# every row at rest (a new commit beats every version in Valkey)
+	$node->safe_psql('postgres', qq{
+INSERT INTO hot SELECT g, nextval('s'), 'initial' FROM $IDS g
+  ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, pad = excluded.pad});
+	is(wtc_converged($node, 'postgres', 'hot', 10, ids => $IDS), 'ok',
+		"$name: the cache is exact before the load");
 	my $stale0 = stat_value('stale_rejected');
 	my $reader = start_reader($report);
 	my $fast = pgbench($script, $CLIENTS, '');
@@ -312,8 +320,8 @@ sub phase
 	my $r = stop_reader($reader, $report);
 	$r->{tx} = $tx;
 	$r->{resyncs} = processed(${ $resync->[1] }) if $resync;
-	cmp_ok($tx, '>', 1000, "$name: the load kept committing");
-	cmp_ok($r->{polls}, '>', 1000, "$name: the reader kept polling");
+	cmp_ok($tx, '>', 500, "$name: the load kept committing");
+	cmp_ok($r->{polls}, '>', 100, "$name: the reader kept polling");
 
 	if (!$opts{unfenced})
 	{
