@@ -174,15 +174,22 @@ sub wtc_wait
 }
 
 # Wait until the queue is drained and every row of $table equals its key;
-# returns "ok", or what still differs.
+# returns "ok", or what still differs.  %opts: ids, an SQL set of ids
+# (e.g. 'generate_series(1, 12)') to check instead of the table's rows: an
+# id without a row must then have no key.
 sub wtc_converged
 {
-	my ($node, $db, $table, $timeout) = @_;
+	my ($node, $db, $table, $timeout, %opts) = @_;
+	my $stale = $opts{ids}
+	  ? qq{SELECT count(*) FROM $opts{ids} AS i(id) LEFT JOIN $table t ON t.id = i.id
+         WHERE wt_cache.cache_get('$table:' || i.id)
+               IS DISTINCT FROM CASE WHEN t.id IS NOT NULL THEN row_to_json(t)::text END}
+	  : qq{SELECT count(*) FROM $table t
+         WHERE wt_cache.cache_get('$table:' || t.id) IS DISTINCT FROM row_to_json(t)::text};
 	my $check = qq{
 SELECT (SELECT count(*) FROM wt_cache.retry_queue WHERE state = 'pending')
     || ' pending, '
-    || (SELECT count(*) FROM $table t
-         WHERE wt_cache.cache_get('$table:' || t.id) IS DISTINCT FROM row_to_json(t)::text)
+    || ($stale)
     || ' stale'};
 	my $elapsed = wtc_wait($node, $db, $check, '0 pending, 0 stale', $timeout // 90);
 	return defined $elapsed ? 'ok' : $node->safe_psql($db, $check);
