@@ -385,6 +385,44 @@ spi_exec(const char *sql, int expect)
 		elog(ERROR, "wt_cache: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
 }
 
+/*
+ * Drop the table's triggers that call wt_cache.capture(), except (with
+ * keep_ours) the two named as attach names its own.  attach's
+ * triggers are found by their function, not their name, so that one the
+ * owner renamed is still removed by detach (or replaced by attach) instead
+ * of firing beside the new one.  Triggers cloned from a partitioned
+ * parent's go with the parent's.  Runs in privileged mode.
+ */
+static void
+drop_capture_triggers(Oid relid, const char *qname, bool keep_ours)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	if (SPI_execute_with_args("SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger"
+							  " WHERE tgrelid OPERATOR(pg_catalog.=) $1"
+							  " AND tgfoid OPERATOR(pg_catalog.=) 'wt_cache.capture()'::pg_catalog.regprocedure"
+							  " AND tgparentid OPERATOR(pg_catalog.=) 0",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the triggers of relation %u", relid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+
+		if (keep_ours && (strcmp(name, ROW_TRIGGER) == 0 ||
+						  strcmp(name, TRUNCATE_TRIGGER) == 0))
+			continue;
+		names = lappend(names, name);
+	}
+	foreach(lc, names)
+		spi_exec(psprintf("DROP TRIGGER %s ON %s",
+						  quote_identifier((char *) lfirst(lc)), qname),
+				 SPI_OK_UTILITY);
+}
+
 static Datum
 attnum_array(AttrNumber *attnums, int n)
 {
@@ -536,6 +574,7 @@ wtc_attach(PG_FUNCTION_ARGS)
 							  7, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into wt_cache.tables");
 
+	drop_capture_triggers(relid, qname, true);
 	spi_exec(psprintf("CREATE OR REPLACE TRIGGER " ROW_TRIGGER
 					  " AFTER INSERT OR UPDATE OR DELETE ON %s"
 					  " FOR EACH ROW EXECUTE FUNCTION wt_cache.capture()", qname),
@@ -586,10 +625,7 @@ wtc_detach(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" is not attached to wt_cache",
 						relname),
 				 errhint("SELECT * FROM wt_cache.attached lists the attached tables.")));
-	spi_exec(psprintf("DROP TRIGGER IF EXISTS " ROW_TRIGGER " ON %s", qname),
-			 SPI_OK_UTILITY);
-	spi_exec(psprintf("DROP TRIGGER IF EXISTS " TRUNCATE_TRIGGER " ON %s", qname),
-			 SPI_OK_UTILITY);
+	drop_capture_triggers(relid, qname, false);
 	privileged_exit(&priv);
 
 	CacheInvalidateRelcacheByRelid(relid);
