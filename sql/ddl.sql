@@ -10,13 +10,12 @@ SELECT wt_cache.cache_get('dd:1');
 ALTER TABLE dd RENAME TO dd2;
 UPDATE dd2 SET a = 'one, renamed table' WHERE id = 1;
 SELECT wt_cache.cache_get('dd:1');
-SELECT "table", key_prefix FROM wt_cache.attached;
+SELECT "table", key_prefix FROM wt_cache.attached WHERE key_prefix = 'dd';
 ALTER TABLE dd2 RENAME TO dd;
 
 -- renaming a column: every row's JSON names it anew (the worker rewrites
 -- the rows, without removing keys)
 ALTER TABLE dd RENAME COLUMN a TO label;
-SELECT kind, rel::regclass FROM wt_cache.retry_queue;
 SELECT wait_for_queue();
 SELECT k, wt_cache.cache_get(k) FROM (VALUES ('dd:1'), ('dd:2')) v(k);
 
@@ -37,7 +36,7 @@ SELECT * FROM wt_cache.verify('dd');
 ALTER TABLE dd SET (fillfactor = 90);
 ALTER TABLE dd ALTER COLUMN c SET DEFAULT 'newer';
 CREATE INDEX dd_label ON dd (label);
-SELECT count(*) AS jobs FROM wt_cache.retry_queue;
+SELECT count(*) AS jobs FROM wt_cache.retry_queue WHERE rel = 'dd'::regclass;
 
 -- the key: dropping it, or its column, is refused (rolled back)
 ALTER TABLE dd DROP CONSTRAINT dd_pkey;
@@ -49,7 +48,7 @@ ALTER TABLE dd DROP CONSTRAINT dd_pkey, ADD PRIMARY KEY (label);
 ALTER TABLE dd DROP CONSTRAINT dd_pkey, ADD PRIMARY KEY (id);
 -- a key made DEFERRABLE is refused
 ALTER TABLE dd DROP CONSTRAINT dd_pkey, ADD PRIMARY KEY (id) DEFERRABLE;
-SELECT "table", key_columns FROM wt_cache.attached;
+SELECT "table", key_columns FROM wt_cache.attached WHERE "table" = 'dd'::regclass;
 UPDATE dd SET label = 'one, still cached' WHERE id = 1;
 SELECT wt_cache.cache_get('dd:1');
 -- a key of key_columns: its index may not be dropped, its columns may not
@@ -79,7 +78,6 @@ SELECT k AS dk_keys FROM json_array_elements_text(wt_cache.cache_command('KEYS',
 SET TimeZone = 'UTC';
 ALTER TABLE dk ALTER COLUMN at TYPE timestamptz;
 RESET TimeZone;
-SELECT kind FROM wt_cache.retry_queue WHERE rel = 'dk'::regclass;
 SELECT wait_for_queue();
 SELECT k AS dk_keys FROM json_array_elements_text(wt_cache.cache_command('KEYS', 'dk:*')::json) k;
 SELECT * FROM wt_cache.verify('dk');
@@ -97,7 +95,7 @@ SELECT count(*) AS gone_queue FROM wt_cache.retry_queue WHERE rel = 'gone'::regc
 DROP TABLE gone;
 SELECT count(*) AS gone_options FROM wt_cache.tables t
   LEFT JOIN pg_class c ON c.oid = t.rel WHERE c.oid IS NULL;
-SELECT count(*) AS gone_queue FROM wt_cache.retry_queue WHERE state = 'dead';
+SELECT count(*) AS gone_queue FROM wt_cache.retry_queue WHERE key = 'reuse:1';
 CREATE TABLE reused (id int PRIMARY KEY);
 SELECT wt_cache.attach('reused', key_prefix => 'reuse', load => false);
 -- a DROP TABLE rolled back keeps everything
@@ -125,26 +123,6 @@ SELECT wait_for_queue();
 SELECT wt_cache.cache_command('KEYS', 'child_t:*') AS child_keys_after;
 
 DROP TABLE dd, du, dk, reused, child_t, parent_t;
-SELECT count(*) AS left_over FROM wt_cache.tables;
+SELECT count(*) AS left_over FROM wt_cache.tables
+ WHERE key_prefix IN ('dd', 'du', 'dk', 'reuse', 'child_t');
 
--- DROP EXTENSION: refused while tables are attached (their triggers call
--- its function); with CASCADE their triggers go, writes to the tables go
--- on, uncached, and CREATE EXTENSION again starts afresh
-CREATE TABLE survivor (id int PRIMARY KEY, v text);
-SELECT wt_cache.attach('survivor', load => false);
-DROP EXTENSION wt_cache;
-DROP EXTENSION wt_cache CASCADE;
-SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'wt\_cache%';
-SELECT count(*) AS event_triggers_left FROM pg_event_trigger WHERE evtname LIKE 'wt\_cache%';
-INSERT INTO survivor VALUES (1, 'after drop extension');
-UPDATE survivor SET v = 'still writable';
-TRUNCATE survivor;
-ALTER TABLE survivor ADD COLUMN w int;
-DROP TABLE survivor;
-CREATE EXTENSION wt_cache;
-CREATE TABLE survivor (id int PRIMARY KEY, v text);
-SELECT wt_cache.attach('survivor', load => false);
-INSERT INTO survivor VALUES (1, 'attached again');
-SELECT wt_cache.cache_get('survivor:1');
-DROP TABLE survivor;
-SELECT count(*) AS left_over FROM wt_cache.tables;

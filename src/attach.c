@@ -119,12 +119,7 @@ check_relkind(Relation rel)
 					 errhint("Install wt_cache on the server that holds the table and attach it there.")));
 			break;
 		case RELKIND_PARTITIONED_TABLE:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot attach partitioned table \"%s\"", name),
-					 errdetail("Attaching a partitioned table is not supported yet."),
-					 errhint("Attach each partition, each with its own key_prefix.")));
-			break;
+			break;				/* serves every partition, see attach */
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -449,6 +444,9 @@ drop_capture_triggers(Oid relid, const char *qname, bool keep_ours)
 				 SPI_OK_UTILITY);
 }
 
+static void add_truncate_triggers(Oid relid);
+static void remove_partition_triggers(Oid relid);
+
 static Datum
 attnum_array(AttrNumber *attnums, int n)
 {
@@ -497,6 +495,10 @@ wtc_attach(PG_FUNCTION_ARGS)
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Oid			argtypes[7] = {OIDOID, TEXTOID, INT2ARRAYOID, INT2ARRAYOID,
 	INT2ARRAYOID, INT4OID, TEXTOID};
+	List	   *ancestors = NIL;
+	List	   *partitions = NIL;
+	List	   *family;
+	ListCell   *lc;
 
 	check_relkind(rel);
 
@@ -544,6 +546,13 @@ wtc_attach(PG_FUNCTION_ARGS)
 	check_prefix(prefix);
 	qname = qualified_name(rel);
 
+	/* Its partitions and the tables it is a partition of: not attached */
+	if (rel->rd_rel->relispartition)
+		ancestors = get_partition_ancestors(relid);
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		partitions = find_all_inheritors(relid, AccessShareLock, NULL);
+	family = list_concat_copy(ancestors, partitions);
+
 	/* NB: ALTER TABLE below refuses a table this session holds open */
 	relation_close(rel, NoLock);
 	privileged_enter(&priv);
@@ -563,6 +572,18 @@ wtc_attach(PG_FUNCTION_ARGS)
 
 		if (other == relid)
 			continue;
+		if (list_member_oid(family, other))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot attach table \"%s\": its %s \"%s\" is attached",
+							RelationGetRelationName(rel),
+							get_rel_relispartition(relid) && list_member_oid(ancestors, other) ?
+							"partitioned table" : "partition",
+							get_rel_name(other)),
+					 errdetail("An attached partitioned table serves all its partitions."),
+					 errhint(list_member_oid(ancestors, other) ?
+							 "Attach options apply to the whole partitioned table: attach it again to change them." :
+							 "Detach the partition from wt_cache first.")));
 		if (wtc_prefixes_overlap(prefix, strlen(prefix), oprefix,
 								 strlen(oprefix)))
 			ereport(ERROR,
@@ -612,6 +633,14 @@ wtc_attach(PG_FUNCTION_ARGS)
 	spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " ROW_TRIGGER
 					  ", ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER, qname),
 			 SPI_OK_UTILITY);
+	/*
+	 * A partitioned table: PostgreSQL clones the row trigger to every
+	 * partition, now and later, but not the TRUNCATE trigger, and a
+	 * partition can be truncated alone.  Each partition gets one (new ones
+	 * from the DDL event trigger).
+	 */
+	if (partitions != NIL)
+		add_truncate_triggers(relid);
 
 	privileged_exit(&priv);
 
@@ -620,6 +649,8 @@ wtc_attach(PG_FUNCTION_ARGS)
 		wtc_queue_resync(relid, true);
 
 	CacheInvalidateRelcacheByRelid(relid);
+	foreach(lc, partitions)
+		CacheInvalidateRelcacheByRelid(lfirst_oid(lc));
 	wtc_register_at_commit = true;
 	PG_RETURN_VOID();
 }
@@ -630,14 +661,23 @@ wtc_attach(PG_FUNCTION_ARGS)
 Datum
 wtc_detach(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_owned_table(fcinfo, ShareRowExclusiveLock);
+	/*
+	 * NB: DROP TRIGGER takes AccessExclusiveLock: take it now, not after a
+	 * weaker lock, or a worker resyncing the table (which waits for the
+	 * transactions that hold a lock like ours) and this upgrade deadlock.
+	 */
+	Relation	rel = open_owned_table(fcinfo, AccessExclusiveLock);
 	Oid			relid = RelationGetRelid(rel);
 	char	   *qname = qualified_name(rel);
 	Privileged	priv;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	char	   *relname = pstrdup(RelationGetRelationName(rel));
+	List	   *partitions = NIL;
+	ListCell   *lc;
 
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		partitions = find_all_inheritors(relid, AccessShareLock, NULL);
 	relation_close(rel, NoLock);
 	privileged_enter(&priv);
 	spi_exec("LOCK TABLE wt_cache.tables IN SHARE ROW EXCLUSIVE MODE",
@@ -652,9 +692,14 @@ wtc_detach(PG_FUNCTION_ARGS)
 						relname),
 				 errhint("SELECT * FROM wt_cache.attached lists the attached tables.")));
 	drop_capture_triggers(relid, qname, false);
+	foreach(lc, partitions)
+		if (lfirst_oid(lc) != relid)
+			remove_partition_triggers(lfirst_oid(lc));
 	privileged_exit(&priv);
 
 	CacheInvalidateRelcacheByRelid(relid);
+	foreach(lc, partitions)
+		CacheInvalidateRelcacheByRelid(lfirst_oid(lc));
 	PG_RETURN_VOID();
 }
 
@@ -924,6 +969,25 @@ remove_partition_triggers(Oid relid)
 	}
 }
 
+/* The search_path of the role that ran the command (see partition_of) */
+static OverrideSearchPath *command_search_path = NULL;
+
+/*
+ * The partition an ATTACH or DETACH PARTITION names, looked up as the
+ * command looked it up: with its role's search_path, not ours.
+ */
+static Oid
+partition_of(AlterTableCmd *atc)
+{
+	PartitionCmd *pc = (PartitionCmd *) atc->def;
+	Oid			relid;
+
+	PushOverrideSearchPath(command_search_path);
+	relid = RangeVarGetRelid(pc->name, NoLock, false);
+	PopOverrideSearchPath();
+	return relid;
+}
+
 /*
  * What an ALTER TABLE of an attached table (or of a table one serves)
  * means for its cache: a column added, dropped or of another type changes
@@ -963,7 +1027,7 @@ classify_alter_table(CollectedCommand *cmd, Attached *a, List *attached)
 				break;
 			case AT_AttachPartition:
 				{
-					Oid			part = sub->address.objectId;
+					Oid			part = partition_of(atc);
 
 					if (find_attached(attached, part) != NULL)
 						ereport(ERROR,
@@ -979,7 +1043,7 @@ classify_alter_table(CollectedCommand *cmd, Attached *a, List *attached)
 				break;
 			case AT_DetachPartition:
 			case AT_DetachPartitionFinalize:
-				remove_partition_triggers(sub->address.objectId);
+				remove_partition_triggers(partition_of(atc));
 				a->resync = true;
 				break;
 			default:
@@ -997,6 +1061,7 @@ on_ddl_command_end(void)
 	ListCell   *lc;
 	MemoryContext caller = CurrentMemoryContext;
 
+	command_search_path = GetOverrideSearchPath(caller);
 	privileged_enter(&priv);
 	spi_exec("SELECT objid, command FROM pg_catalog.pg_event_trigger_ddl_commands()"
 			 " WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass",

@@ -159,14 +159,26 @@ wtc_wait_for_writers(const Oid *relids, int n, int timeout_ms)
 	VirtualTransactionId *all = NULL;
 	int			nall = 0;
 	int64_t		deadline = wtc_now_us() + (int64_t) Max(timeout_ms, 0) * 1000;
+	List	   *locked = NIL;
+	ListCell   *lc;
 
+	/*
+	 * A partitioned table's writers may lock only the partitions they
+	 * write (a write straight into a partition): wait for those too.
+	 */
 	for (int i = 0; i < n; i++)
+	{
+		locked = lappend_oid(locked, relids[i]);
+		if (get_rel_relkind(relids[i]) == RELKIND_PARTITIONED_TABLE)
+			locked = list_concat(locked, wtc_leaf_relids(relids[i]));
+	}
+	foreach(lc, locked)
 	{
 		LOCKTAG		tag;
 		VirtualTransactionId *v;
 		int			count = 0;
 
-		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relids[i]);
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, lfirst_oid(lc));
 		v = GetLockConflicts(&tag, ShareLock, &count);
 		if (count == 0)
 			continue;
@@ -212,13 +224,13 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 {
 	char		version[WTC_VERSION_LEN + 1];
 	Snapshot	snap;
-	TableScanDesc scan;
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	WtcRowScan	scan;
+	TupleTableSlot *slot;
 	StringInfoData key;
 	StringInfoData json;
 	WtcWriteBatch batch;
 	WtcSavedSettings saved;
-	bool		ok = true;
+	volatile bool ok = true;
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"wt_cache resync batch",
 													ALLOCSET_DEFAULT_SIZES);
@@ -228,7 +240,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	wtc_format_version(version, safe_version(rel));
 	wtc_progress_update("writing rows", 0, 0);
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = table_beginscan(rel, snap, 0, NULL);
+	wtc_rowscan_begin(&scan, rel, snap);
 	old = MemoryContextSwitchTo(batch_cxt);
 	wtc_batch_init(&batch, conn->script_sha);
 	wtc_fixed_settings_enter(&saved);
@@ -236,7 +248,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	{
 		initStringInfo(&key);
 		initStringInfo(&json);
-		while (ok && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		while (ok && wtc_rowscan_next(&scan, &slot))
 		{
 			resetStringInfo(&key);
 			if (!wtc_render_key(cfg, slot, &key))
@@ -266,8 +278,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(batch_cxt);
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
+	wtc_rowscan_end(&scan);
 	UnregisterSnapshot(snap);
 	return ok;
 }
