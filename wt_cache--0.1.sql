@@ -228,3 +228,18 @@ COMMENT ON FUNCTION wt_cache.purge_dead(bigint) IS
 
 -- Start this database's worker once the extension is committed
 SELECT wt_cache._wake();
+
+-- DDL on attached tables (see wtc_on_ddl): a dropped table's options and
+-- queue entries go with it; a command that would drop or change a table's
+-- key is refused; a command that changes its rows' JSON (a column added,
+-- dropped, renamed or of another type) makes the worker rewrite them;
+-- new partitions of an attached partitioned table get its TRUNCATE trigger.
+CREATE FUNCTION wt_cache._on_ddl() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'wtc_on_ddl';
+REVOKE ALL ON FUNCTION wt_cache._on_ddl() FROM PUBLIC;
+COMMENT ON FUNCTION wt_cache._on_ddl() IS
+    'Event trigger function: keeps wt_cache.tables in step with DDL on attached tables';
+CREATE EVENT TRIGGER wt_cache_ddl ON ddl_command_end
+    EXECUTE FUNCTION wt_cache._on_ddl();
+CREATE EVENT TRIGGER wt_cache_drop ON sql_drop
+    EXECUTE FUNCTION wt_cache._on_ddl();

@@ -49,7 +49,6 @@ SELECT wt_cache.attach('mv');
 SELECT wt_cache.attach('ft');
 SELECT wt_cache.attach('tmp');
 SELECT wt_cache.attach('unl');
-SELECT wt_cache.attach('part');
 SELECT wt_cache.attach('pg_class');
 SELECT wt_cache.attach('wt_cache.tables');
 -- nothing was attached, no trigger was created

@@ -22,8 +22,14 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "access/xact.h"
+#include "commands/event_trigger.h"
 #include "executor/spi.h"
+#include "storage/proc.h"
+#include "tcop/deparse_utility.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -46,6 +52,7 @@
 PG_FUNCTION_INFO_V1(wtc_attach);
 PG_FUNCTION_INFO_V1(wtc_detach);
 PG_FUNCTION_INFO_V1(wtc_resync);
+PG_FUNCTION_INFO_V1(wtc_on_ddl);
 
 /* Names of the triggers attach creates */
 #define ROW_TRIGGER "wt_cache_capture"
@@ -112,12 +119,7 @@ check_relkind(Relation rel)
 					 errhint("Install wt_cache on the server that holds the table and attach it there.")));
 			break;
 		case RELKIND_PARTITIONED_TABLE:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot attach partitioned table \"%s\"", name),
-					 errdetail("Attaching a partitioned table is not supported yet."),
-					 errhint("Attach each partition, each with its own key_prefix.")));
-			break;
+			break;				/* serves every partition, see attach */
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -356,9 +358,27 @@ typedef struct Privileged
 	int			save_nestlevel;
 } Privileged;
 
+/*
+ * While attach, detach or the DDL handler run their own DDL (CREATE
+ * TRIGGER, ALTER TABLE ... ENABLE ALWAYS TRIGGER), the DDL event trigger
+ * (wtc_on_ddl) has nothing to check.  Marked by (transaction,
+ * subtransaction), so that an error that ends either forgets the mark.
+ */
+static LocalTransactionId busy_lxid = InvalidLocalTransactionId;
+static SubTransactionId busy_subxid = InvalidSubTransactionId;
+
+static bool
+ddl_busy(void)
+{
+	return busy_lxid == MyProc->lxid &&
+		busy_subxid == GetCurrentSubTransactionId();
+}
+
 static void
 privileged_enter(Privileged *p)
 {
+	busy_lxid = MyProc->lxid;
+	busy_subxid = GetCurrentSubTransactionId();
 	wtc_become_extension_owner(&p->save_userid, &p->save_sec_context);
 	p->save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
@@ -374,6 +394,7 @@ privileged_exit(Privileged *p)
 	SPI_finish();
 	AtEOXact_GUC(true, p->save_nestlevel);
 	SetUserIdAndSecContext(p->save_userid, p->save_sec_context);
+	busy_lxid = InvalidLocalTransactionId;
 }
 
 static void
@@ -384,6 +405,47 @@ spi_exec(const char *sql, int expect)
 	if (rc != expect)
 		elog(ERROR, "wt_cache: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
 }
+
+/*
+ * Drop the table's triggers that call wt_cache.capture(), except (with
+ * keep_ours) the two named as attach names its own.  attach's
+ * triggers are found by their function, not their name, so that one the
+ * owner renamed is still removed by detach (or replaced by attach) instead
+ * of firing beside the new one.  Triggers cloned from a partitioned
+ * parent's go with the parent's.  Runs in privileged mode.
+ */
+static void
+drop_capture_triggers(Oid relid, const char *qname, bool keep_ours)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	if (SPI_execute_with_args("SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger"
+							  " WHERE tgrelid OPERATOR(pg_catalog.=) $1"
+							  " AND tgfoid OPERATOR(pg_catalog.=) 'wt_cache.capture()'::pg_catalog.regprocedure"
+							  " AND tgparentid OPERATOR(pg_catalog.=) 0",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the triggers of relation %u", relid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+
+		if (keep_ours && (strcmp(name, ROW_TRIGGER) == 0 ||
+						  strcmp(name, TRUNCATE_TRIGGER) == 0))
+			continue;
+		names = lappend(names, name);
+	}
+	foreach(lc, names)
+		spi_exec(psprintf("DROP TRIGGER %s ON %s",
+						  quote_identifier((char *) lfirst(lc)), qname),
+				 SPI_OK_UTILITY);
+}
+
+static void add_truncate_triggers(Oid relid);
+static void remove_partition_triggers(Oid relid);
 
 static Datum
 attnum_array(AttrNumber *attnums, int n)
@@ -433,6 +495,10 @@ wtc_attach(PG_FUNCTION_ARGS)
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Oid			argtypes[7] = {OIDOID, TEXTOID, INT2ARRAYOID, INT2ARRAYOID,
 	INT2ARRAYOID, INT4OID, TEXTOID};
+	List	   *ancestors = NIL;
+	List	   *partitions = NIL;
+	List	   *family;
+	ListCell   *lc;
 
 	check_relkind(rel);
 
@@ -480,6 +546,13 @@ wtc_attach(PG_FUNCTION_ARGS)
 	check_prefix(prefix);
 	qname = qualified_name(rel);
 
+	/* Its partitions and the tables it is a partition of: not attached */
+	if (rel->rd_rel->relispartition)
+		ancestors = get_partition_ancestors(relid);
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		partitions = find_all_inheritors(relid, AccessShareLock, NULL);
+	family = list_concat_copy(ancestors, partitions);
+
 	/* NB: ALTER TABLE below refuses a table this session holds open */
 	relation_close(rel, NoLock);
 	privileged_enter(&priv);
@@ -499,6 +572,18 @@ wtc_attach(PG_FUNCTION_ARGS)
 
 		if (other == relid)
 			continue;
+		if (list_member_oid(family, other))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot attach table \"%s\": its %s \"%s\" is attached",
+							RelationGetRelationName(rel),
+							get_rel_relispartition(relid) && list_member_oid(ancestors, other) ?
+							"partitioned table" : "partition",
+							get_rel_name(other)),
+					 errdetail("An attached partitioned table serves all its partitions."),
+					 errhint(list_member_oid(ancestors, other) ?
+							 "Attach options apply to the whole partitioned table: attach it again to change them." :
+							 "Detach the partition from wt_cache first.")));
 		if (wtc_prefixes_overlap(prefix, strlen(prefix), oprefix,
 								 strlen(oprefix)))
 			ereport(ERROR,
@@ -536,6 +621,7 @@ wtc_attach(PG_FUNCTION_ARGS)
 							  7, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into wt_cache.tables");
 
+	drop_capture_triggers(relid, qname, true);
 	spi_exec(psprintf("CREATE OR REPLACE TRIGGER " ROW_TRIGGER
 					  " AFTER INSERT OR UPDATE OR DELETE ON %s"
 					  " FOR EACH ROW EXECUTE FUNCTION wt_cache.capture()", qname),
@@ -547,6 +633,14 @@ wtc_attach(PG_FUNCTION_ARGS)
 	spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " ROW_TRIGGER
 					  ", ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER, qname),
 			 SPI_OK_UTILITY);
+	/*
+	 * A partitioned table: PostgreSQL clones the row trigger to every
+	 * partition, now and later, but not the TRUNCATE trigger, and a
+	 * partition can be truncated alone.  Each partition gets one (new ones
+	 * from the DDL event trigger).
+	 */
+	if (partitions != NIL)
+		add_truncate_triggers(relid);
 
 	privileged_exit(&priv);
 
@@ -555,6 +649,8 @@ wtc_attach(PG_FUNCTION_ARGS)
 		wtc_queue_resync(relid, true);
 
 	CacheInvalidateRelcacheByRelid(relid);
+	foreach(lc, partitions)
+		CacheInvalidateRelcacheByRelid(lfirst_oid(lc));
 	wtc_register_at_commit = true;
 	PG_RETURN_VOID();
 }
@@ -565,14 +661,23 @@ wtc_attach(PG_FUNCTION_ARGS)
 Datum
 wtc_detach(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_owned_table(fcinfo, ShareRowExclusiveLock);
+	/*
+	 * NB: DROP TRIGGER takes AccessExclusiveLock: take it now, not after a
+	 * weaker lock, or a worker resyncing the table (which waits for the
+	 * transactions that hold a lock like ours) and this upgrade deadlock.
+	 */
+	Relation	rel = open_owned_table(fcinfo, AccessExclusiveLock);
 	Oid			relid = RelationGetRelid(rel);
 	char	   *qname = qualified_name(rel);
 	Privileged	priv;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	char	   *relname = pstrdup(RelationGetRelationName(rel));
+	List	   *partitions = NIL;
+	ListCell   *lc;
 
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		partitions = find_all_inheritors(relid, AccessShareLock, NULL);
 	relation_close(rel, NoLock);
 	privileged_enter(&priv);
 	spi_exec("LOCK TABLE wt_cache.tables IN SHARE ROW EXCLUSIVE MODE",
@@ -586,13 +691,15 @@ wtc_detach(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" is not attached to wt_cache",
 						relname),
 				 errhint("SELECT * FROM wt_cache.attached lists the attached tables.")));
-	spi_exec(psprintf("DROP TRIGGER IF EXISTS " ROW_TRIGGER " ON %s", qname),
-			 SPI_OK_UTILITY);
-	spi_exec(psprintf("DROP TRIGGER IF EXISTS " TRUNCATE_TRIGGER " ON %s", qname),
-			 SPI_OK_UTILITY);
+	drop_capture_triggers(relid, qname, false);
+	foreach(lc, partitions)
+		if (lfirst_oid(lc) != relid)
+			remove_partition_triggers(lfirst_oid(lc));
 	privileged_exit(&priv);
 
 	CacheInvalidateRelcacheByRelid(relid);
+	foreach(lc, partitions)
+		CacheInvalidateRelcacheByRelid(lfirst_oid(lc));
 	PG_RETURN_VOID();
 }
 
@@ -666,4 +773,418 @@ Relation
 wtc_open_owned_table(FunctionCallInfo fcinfo, LOCKMODE lockmode)
 {
 	return open_owned_table(fcinfo, lockmode);
+}
+
+/* ---------- DDL on attached tables: the event triggers ---------- */
+
+/* An attached table, as the DDL handler sees it */
+typedef struct Attached
+{
+	Oid			relid;
+	int			nkeys;
+	AttrNumber *keys;
+	bool		write;			/* mode 'write' */
+	bool		touched;		/* changed by this command: check its key */
+	bool		load;			/* its values changed shape: rewrite rows */
+	bool		resync;			/* its keys changed: remove and rewrite */
+} Attached;
+
+/* Every attached table (in privileged mode) */
+static List *
+read_attached(MemoryContext cxt)
+{
+	List	   *result = NIL;
+	MemoryContext old;
+
+	spi_exec("SELECT rel::pg_catalog.oid, key_attnums, mode OPERATOR(pg_catalog.=) 'write'"
+			 " FROM wt_cache.tables", SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Attached   *a;
+		Datum	   *elems;
+		bool	   *nulls;
+
+		old = MemoryContextSwitchTo(cxt);
+		a = palloc0(sizeof(Attached));
+		a->relid = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, td, 2, &isnull)),
+						  INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls,
+						  &a->nkeys);
+		a->keys = palloc(sizeof(AttrNumber) * Max(a->nkeys, 1));
+		for (int k = 0; k < a->nkeys; k++)
+			a->keys[k] = DatumGetInt16(elems[k]);
+		a->write = DatumGetBool(SPI_getbinval(tup, td, 3, &isnull));
+		result = lappend(result, a);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+static Attached *
+find_attached(List *attached, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, attached)
+	{
+		Attached   *a = lfirst(lc);
+
+		if (a->relid == relid)
+			return a;
+	}
+	return NULL;
+}
+
+/* The attached table that serves relid: itself, or a partitioned ancestor */
+static Attached *
+serving_table(List *attached, Oid relid)
+{
+	Attached   *a = find_attached(attached, relid);
+	ListCell   *lc;
+
+	if (a != NULL || !get_rel_relispartition(relid))
+		return a;
+	foreach(lc, get_partition_ancestors(relid))
+		if ((a = find_attached(attached, lfirst_oid(lc))) != NULL)
+			return a;
+	return NULL;
+}
+
+/*
+ * Is the table's key still what attach found: the columns of a unique,
+ * valid, immediately checked index without expressions or WHERE clause,
+ * each NOT NULL?  Any such index will do (a primary key dropped and added
+ * again on the same columns keeps the table cached).
+ */
+static bool
+key_still_valid(Attached *a)
+{
+	Relation	rel = try_relation_open(a->relid, AccessShareLock);
+	TupleDesc	desc;
+	List	   *indexes;
+	ListCell   *lc;
+	bool		ok = false;
+
+	if (rel == NULL)
+		return true;			/* dropped: the sql_drop handler forgets it */
+	desc = RelationGetDescr(rel);
+	for (int k = 0; k < a->nkeys; k++)
+	{
+		Form_pg_attribute att;
+
+		if (a->keys[k] < 1 || a->keys[k] > desc->natts)
+			goto done;
+		att = TupleDescAttr(desc, a->keys[k] - 1);
+		if (att->attisdropped || !att->attnotnull)
+			goto done;
+	}
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index idx;
+		bool		match;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		match = idx->indisunique && idx->indisvalid && idx->indimmediate &&
+			idx->indnkeyatts == a->nkeys &&
+			heap_attisnull(tup, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL);
+		for (int i = 0; match && i < a->nkeys; i++)
+		{
+			bool		in = false;
+
+			for (int j = 0; j < a->nkeys; j++)
+				if (idx->indkey.values[j] == a->keys[i])
+					in = true;
+			match = in;
+		}
+		ReleaseSysCache(tup);
+		if (match)
+		{
+			ok = true;
+			break;
+		}
+	}
+done:
+	relation_close(rel, AccessShareLock);
+	return ok;
+}
+
+static void
+refuse_lost_key(Attached *a)
+{
+	char	   *name = get_rel_name(a->relid);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot drop or change the key of table \"%s\" while it is attached to wt_cache",
+					name ? name : "?"),
+			 errdetail("wt_cache names each row's cache key after the columns of a unique key, which must stay unique, NOT NULL and not DEFERRABLE."),
+			 errhint("Detach the table with wt_cache.detach(), change its key, attach it again and run wt_cache.resync() to remove the keys of the old key.")));
+}
+
+/* Put attach's TRUNCATE trigger on a partition and its own partitions */
+static void
+add_truncate_triggers(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+	{
+		Oid			part = lfirst_oid(lc);
+		char	   *qname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+													   get_rel_name(part));
+
+		if (get_rel_relkind(part) == RELKIND_FOREIGN_TABLE)
+			continue;			/* TRUNCATE of a foreign partition: see README */
+		spi_exec(psprintf("CREATE OR REPLACE TRIGGER " TRUNCATE_TRIGGER
+						  " AFTER TRUNCATE ON %s"
+						  " FOR EACH STATEMENT EXECUTE FUNCTION wt_cache.capture()", qname),
+				 SPI_OK_UTILITY);
+		spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER, qname),
+				 SPI_OK_UTILITY);
+	}
+}
+
+/* Remove attach's triggers from a partition that left its table */
+static void
+remove_partition_triggers(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+	{
+		Oid			part = lfirst_oid(lc);
+
+		drop_capture_triggers(part,
+							  quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+														 get_rel_name(part)),
+							  false);
+	}
+}
+
+/* The search_path of the role that ran the command (see partition_of) */
+static OverrideSearchPath *command_search_path = NULL;
+
+/*
+ * The partition an ATTACH or DETACH PARTITION names, looked up as the
+ * command looked it up: with its role's search_path, not ours.
+ */
+static Oid
+partition_of(AlterTableCmd *atc)
+{
+	PartitionCmd *pc = (PartitionCmd *) atc->def;
+	Oid			relid;
+
+	PushOverrideSearchPath(command_search_path);
+	relid = RangeVarGetRelid(pc->name, NoLock, false);
+	PopOverrideSearchPath();
+	return relid;
+}
+
+/*
+ * What an ALTER TABLE of an attached table (or of a table one serves)
+ * means for its cache: a column added, dropped or of another type changes
+ * every row's JSON (load); a key column of another type changes its keys
+ * (resync); a partition attached brings rows (load), one detached takes
+ * its rows away (resync).
+ */
+static void
+classify_alter_table(CollectedCommand *cmd, Attached *a, List *attached)
+{
+	ListCell   *lc;
+
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		CollectedATSubcmd *sub = lfirst(lc);
+		AlterTableCmd *atc = (AlterTableCmd *) sub->parsetree;
+
+		if (!IsA(atc, AlterTableCmd))
+			continue;
+		switch (atc->subtype)
+		{
+			case AT_AddColumn:
+			case AT_AddColumnRecurse:
+			case AT_DropColumn:
+			case AT_DropColumnRecurse:
+				a->load = true;
+				break;
+			case AT_AlterColumnType:
+				{
+					AttrNumber	attnum = get_attnum(a->relid, atc->name);
+
+					a->load = true;
+					for (int k = 0; k < a->nkeys; k++)
+						if (a->keys[k] == attnum)
+							a->resync = true;
+				}
+				break;
+			case AT_AttachPartition:
+				{
+					Oid			part = partition_of(atc);
+
+					if (find_attached(attached, part) != NULL)
+						ereport(ERROR,
+								(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+								 errmsg("cannot attach table \"%s\" as a partition of \"%s\"",
+										get_rel_name(part), get_rel_name(a->relid)),
+								 errdetail("Both are attached to wt_cache, each with its own options."),
+								 errhint("Detach \"%s\" from wt_cache first with wt_cache.detach().",
+										 get_rel_name(part))));
+					add_truncate_triggers(part);
+					a->load = true;
+				}
+				break;
+			case AT_DetachPartition:
+			case AT_DetachPartitionFinalize:
+				remove_partition_triggers(partition_of(atc));
+				a->resync = true;
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+static void
+on_ddl_command_end(void)
+{
+	Privileged	priv;
+	List	   *attached;
+	List	   *jobs = NIL;
+	ListCell   *lc;
+	MemoryContext caller = CurrentMemoryContext;
+
+	command_search_path = GetOverrideSearchPath(caller);
+	privileged_enter(&priv);
+	spi_exec("SELECT objid, command FROM pg_catalog.pg_event_trigger_ddl_commands()"
+			 " WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass",
+			 SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		SPITupleTable *cmds = SPI_tuptable;
+		uint64		ncmds = SPI_processed;
+
+		attached = read_attached(caller);
+		for (uint64 i = 0; i < ncmds; i++)
+		{
+			bool		isnull;
+			Oid			objid = DatumGetObjectId(SPI_getbinval(cmds->vals[i], cmds->tupdesc, 1, &isnull));
+			CollectedCommand *cmd = (CollectedCommand *)
+				DatumGetPointer(SPI_getbinval(cmds->vals[i], cmds->tupdesc, 2, &isnull));
+			Attached   *a = serving_table(attached, objid);
+
+			if (a == NULL)
+				continue;
+			if (a->relid != objid && cmd->type == SCT_Simple &&
+				IsA(cmd->parsetree, CreateStmt))
+			{
+				/* CREATE TABLE ... PARTITION OF a table an attached one serves */
+				add_truncate_triggers(objid);
+				continue;
+			}
+			a->touched = true;
+			if (cmd->type == SCT_AlterTable)
+				classify_alter_table(cmd, a, attached);
+			else if (cmd->type == SCT_Simple && IsA(cmd->parsetree, RenameStmt) &&
+					 ((RenameStmt *) cmd->parsetree)->renameType == OBJECT_COLUMN)
+				a->load = true; /* the JSON names the column */
+		}
+		foreach(lc, attached)
+		{
+			Attached   *a = lfirst(lc);
+
+			if (!a->touched)
+				continue;
+			if (!key_still_valid(a))
+				refuse_lost_key(a);
+			if (a->resync || (a->load && a->write))
+			{
+				MemoryContext old = MemoryContextSwitchTo(caller);
+
+				jobs = lappend(jobs, a);
+				MemoryContextSwitchTo(old);
+			}
+		}
+	}
+	privileged_exit(&priv);
+
+	foreach(lc, jobs)
+	{
+		Attached   *a = lfirst(lc);
+
+		wtc_queue_resync(a->relid, !a->resync);
+		CacheInvalidateRelcacheByRelid(a->relid);
+		wtc_register_at_commit = true;
+	}
+}
+
+/*
+ * A dropped table: forget its options and its queue entries, so that its
+ * prefix is free again.  An index or constraint dropped: check that every
+ * attached table still has its key.
+ */
+static void
+on_sql_drop(void)
+{
+	Privileged	priv;
+	bool		index_dropped;
+	bool		isnull;
+	List	   *attached;
+	ListCell   *lc;
+
+	privileged_enter(&priv);
+	spi_exec("WITH d AS (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()"
+			 "            WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+			 "              AND objsubid OPERATOR(pg_catalog.=) 0),"
+			 " q AS (DELETE FROM wt_cache.retry_queue r USING d"
+			 "        WHERE r.rel OPERATOR(pg_catalog.=) d.objid)"
+			 " DELETE FROM wt_cache.tables t USING d"
+			 "  WHERE t.rel::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
+			 SPI_OK_DELETE);
+	spi_exec("SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0"
+			 " FROM pg_catalog.pg_event_trigger_dropped_objects()"
+			 " WHERE object_type OPERATOR(pg_catalog.=) ANY ('{index,table constraint}')",
+			 SPI_OK_SELECT);
+	index_dropped = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	if (index_dropped)
+	{
+		attached = read_attached(CurrentMemoryContext);
+		foreach(lc, attached)
+			if (!key_still_valid(lfirst(lc)))
+				refuse_lost_key(lfirst(lc));
+	}
+	privileged_exit(&priv);
+}
+
+/*
+ * wt_cache._on_ddl(): the event trigger function, for ddl_command_end and
+ * sql_drop.  Runs as the role that ran the command; reads and writes
+ * wt_cache's tables as the extension's owner.
+ */
+Datum
+wtc_on_ddl(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("wt_cache._on_ddl() was not called by event trigger manager")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	/* Our own DDL, or the extension itself is being dropped */
+	if (ddl_busy() || !OidIsValid(wtc_config_table_oid(true)))
+		PG_RETURN_VOID();
+	if (strcmp(trigdata->event, "sql_drop") == 0)
+		on_sql_drop();
+	else if (strcmp(trigdata->event, "ddl_command_end") == 0)
+		on_ddl_command_end();
+	PG_RETURN_VOID();
 }

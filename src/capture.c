@@ -9,16 +9,22 @@
  * renders the key and value now, while an ERROR is still harmless, and
  * records them in the transaction's changeset; commit.c pushes them after
  * the commit record.  It runs no SPI and scans no catalog per row: the
- * table's options come from config.c's cache.
+ * table's options come from config.c's cache.  A partition of an
+ * attached partitioned table is served by its options: PostgreSQL clones
+ * the row trigger to every partition, and each row is converted to the
+ * partitioned table's layout first.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "storage/proc.h"
 #include "utils/datum.h"
+#include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -86,6 +92,41 @@ same_key_datums(const WtcTableConfig *cfg, TupleTableSlot *a,
 }
 
 /*
+ * Has this transaction queued a resync of the table already?  A TRUNCATE
+ * of a partitioned table fires the TRUNCATE trigger of every partition
+ * (each has one, so that a partition truncated alone is handled too):
+ * one resync of the attached table does for all of them.
+ */
+static bool
+resync_queued(Oid relid)
+{
+	static LocalTransactionId lxid = InvalidLocalTransactionId;
+	static SubTransactionId subxid = InvalidSubTransactionId;
+	static List *queued = NIL;
+	MemoryContext old;
+
+	/*
+	 * Within one (sub)transaction only: a savepoint rolled back takes its
+	 * queued resync with it.  NB: the list of a previous transaction was
+	 * freed with its memory.
+	 */
+	if (lxid != MyProc->lxid || subxid != GetCurrentSubTransactionId())
+	{
+		if (lxid == MyProc->lxid)
+			list_free(queued);
+		queued = NIL;
+		lxid = MyProc->lxid;
+		subxid = GetCurrentSubTransactionId();
+	}
+	if (list_member_oid(queued, relid))
+		return true;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	queued = lappend_oid(queued, relid);
+	MemoryContextSwitchTo(old);
+	return false;
+}
+
+/*
  * wtc_capture
  *		The trigger function.
  */
@@ -129,7 +170,8 @@ wtc_capture(PG_FUNCTION_ARGS)
 					 errdetail("Removing a table's keys on TRUNCATE needs the wt_cache worker, which runs only when wt_cache is in shared_preload_libraries."),
 					 errhint("Add wt_cache to shared_preload_libraries, or use DELETE.")));
 		wtc_changeset_delete_rel(cfg->relid);
-		wtc_queue_resync(cfg->relid, false);
+		if (!resync_queued(cfg->relid))
+			wtc_queue_resync(cfg->relid, false);
 		return PointerGetDatum(NULL);
 	}
 
@@ -151,14 +193,19 @@ wtc_capture(PG_FUNCTION_ARGS)
 	wtc_fixed_settings_enter(&saved);
 	PG_TRY();
 	{
+		/* A partition's row, in the attached partitioned table's layout */
+		TupleTableSlot *slot = wtc_config_root_slot(cfg, trigdata->tg_trigslot,
+													false);
+
 		if (TRIGGER_FIRED_BY_INSERT(ev))
-			record_row(cfg, trigdata->tg_trigslot, false, &key, &val);
+			record_row(cfg, slot, false, &key, &val);
 		else if (TRIGGER_FIRED_BY_DELETE(ev))
-			record_row(cfg, trigdata->tg_trigslot, true, &key, &val);
+			record_row(cfg, slot, true, &key, &val);
 		else if (TRIGGER_FIRED_BY_UPDATE(ev))
 		{
-			TupleTableSlot *oldslot = trigdata->tg_trigslot;
-			TupleTableSlot *newslot = trigdata->tg_newslot;
+			TupleTableSlot *oldslot = slot;
+			TupleTableSlot *newslot = wtc_config_root_slot(cfg, trigdata->tg_newslot,
+														   true);
 
 			if (!same_key_datums(cfg, oldslot, newslot))
 			{

@@ -22,7 +22,13 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/relation.h"
+#include "access/tableam.h"
 #include "access/transam.h"
+#include "access/tupconvert.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
+#include "executor/tuptable.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
@@ -81,6 +87,11 @@ config_relcache_callback(Datum arg, Oid relid)
 		entry = hash_search(config_hash, &relid, HASH_FIND, NULL);
 		if (entry != NULL)
 			entry->valid = false;
+		/* Partitions served by this table's options */
+		hash_seq_init(&status, config_hash);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			if (entry->cfg != NULL && entry->cfg->relid == relid)
+				entry->valid = false;
 		return;
 	}
 	hash_seq_init(&status, config_hash);
@@ -356,27 +367,234 @@ load_config(Relation rel)
 {
 	Oid			tables_oid = wtc_config_table_oid(true);
 	Relation	tables;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	row;
 	WtcTableConfig *cfg = NULL;
 	Snapshot	snap;
+	List	   *candidates;
+	ListCell   *lc;
 
 	if (!OidIsValid(tables_oid))
 		return NULL;
+	/* The table's own options, or those of a partitioned ancestor */
+	candidates = list_make1_oid(RelationGetRelid(rel));
+	if (rel->rd_rel->relispartition)
+		candidates = list_concat(candidates,
+								 get_partition_ancestors(RelationGetRelid(rel)));
 	tables = table_open(tables_oid, AccessShareLock);
-	ScanKeyInit(&key, Anum_wtc_tables_rel, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(RelationGetRelid(rel)));
 	/* The latest committed options, and our own transaction's */
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = systable_beginscan(tables, InvalidOid, false, snap, 1, &key);
-	row = systable_getnext(scan);
-	if (HeapTupleIsValid(row))
-		cfg = build_config(rel, row, RelationGetDescr(tables));
-	systable_endscan(scan);
+	foreach(lc, candidates)
+	{
+		SysScanDesc scan;
+		ScanKeyData key;
+		HeapTuple	row;
+
+		ScanKeyInit(&key, Anum_wtc_tables_rel, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(tables, InvalidOid, false, snap, 1, &key);
+		row = systable_getnext(scan);
+		if (HeapTupleIsValid(row))
+		{
+			if (lfirst_oid(lc) == RelationGetRelid(rel))
+				cfg = build_config(rel, row, RelationGetDescr(tables));
+			else
+			{
+				Relation	root = relation_open(lfirst_oid(lc), AccessShareLock);
+				MemoryContext old;
+
+				cfg = build_config(root, row, RelationGetDescr(tables));
+				old = MemoryContextSwitchTo(cfg->cxt);
+				cfg->map = build_attrmap_by_name_if_req(RelationGetDescr(rel),
+														RelationGetDescr(root));
+				if (cfg->map != NULL)
+				{
+					TupleDesc	rootdesc = CreateTupleDescCopy(RelationGetDescr(root));
+
+					cfg->root_slot = MakeSingleTupleTableSlot(rootdesc, &TTSOpsVirtual);
+					cfg->root_slot2 = MakeSingleTupleTableSlot(rootdesc, &TTSOpsVirtual);
+				}
+				MemoryContextSwitchTo(old);
+				relation_close(root, AccessShareLock);
+			}
+		}
+		systable_endscan(scan);
+		if (cfg != NULL)
+			break;
+	}
 	UnregisterSnapshot(snap);
 	table_close(tables, AccessShareLock);
 	return cfg;
+}
+
+/*
+ * wtc_config_root_slot
+ *		A row of the table cfg was loaded for, in the layout of the attached
+ *		table (a partitioned ancestor's, see load_config): slot itself, or
+ *		its columns mapped into one of cfg's two slots.
+ */
+TupleTableSlot *
+wtc_config_root_slot(const WtcTableConfig *cfg, TupleTableSlot *slot,
+					 bool second)
+{
+	if (cfg->map == NULL)
+		return slot;
+	return execute_attr_map_slot(cfg->map, slot,
+								 second ? cfg->root_slot2 : cfg->root_slot);
+}
+
+/*
+ * wtc_leaf_relids
+ *		The relations that hold a table's rows: itself, or the leaf
+ *		partitions of a partitioned table.
+ */
+List *
+wtc_leaf_relids(Oid relid)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return list_make1_oid(relid);
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+	{
+		char		kind = get_rel_relkind(lfirst_oid(lc));
+
+		if (kind == RELKIND_RELATION)
+			result = lappend_oid(result, lfirst_oid(lc));
+	}
+	return result;
+}
+
+/*
+ * wtc_rowscan_begin, wtc_rowscan_next, wtc_rowscan_end
+ *		Every row of an attached table under snap, in its own layout: for a
+ *		partitioned table, each leaf partition's rows, converted.
+ */
+void
+wtc_rowscan_begin(WtcRowScan *rs, Relation rel, Snapshot snap)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->root = rel;
+	rs->snap = snap;
+	rs->leaves = wtc_leaf_relids(RelationGetRelid(rel));
+	rs->root_slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+}
+
+static void
+rowscan_close_leaf(WtcRowScan *rs)
+{
+	if (rs->scan != NULL)
+		table_endscan(rs->scan);
+	if (rs->leaf_slot != NULL)
+		ExecDropSingleTupleTableSlot(rs->leaf_slot);
+	if (rs->leaf != NULL && rs->leaf != rs->root)
+		relation_close(rs->leaf, NoLock);
+	rs->scan = NULL;
+	rs->leaf_slot = NULL;
+	rs->leaf = NULL;
+	rs->map = NULL;
+}
+
+bool
+wtc_rowscan_next(WtcRowScan *rs, TupleTableSlot **slot)
+{
+	for (;;)
+	{
+		if (rs->scan == NULL)
+		{
+			Oid			leafid;
+
+			if (rs->next >= list_length(rs->leaves))
+				return false;
+			leafid = list_nth_oid(rs->leaves, rs->next++);
+			rs->leaf = leafid == RelationGetRelid(rs->root) ? rs->root :
+				try_relation_open(leafid, AccessShareLock);
+			if (rs->leaf == NULL)
+				continue;		/* dropped meanwhile */
+			rs->map = build_attrmap_by_name_if_req(RelationGetDescr(rs->leaf),
+												   RelationGetDescr(rs->root));
+			rs->leaf_slot = table_slot_create(rs->leaf, NULL);
+			rs->scan = table_beginscan(rs->leaf, rs->snap, 0, NULL);
+		}
+		if (table_scan_getnextslot(rs->scan, ForwardScanDirection, rs->leaf_slot))
+		{
+			*slot = rs->map == NULL ? rs->leaf_slot :
+				execute_attr_map_slot(rs->map, rs->leaf_slot, rs->root_slot);
+			return true;
+		}
+		rowscan_close_leaf(rs);
+	}
+}
+
+/*
+ * wtc_fetch_row
+ *		The version of row tid of relation leaf (rel itself, or one of its
+ *		partitions) that snap sees, in rel's layout: in slot, made by
+ *		table_slot_create(rel).  NULL if there is none.  With xmin, also
+ *		the xmin of the version found.
+ */
+/* The xmin of the row version in a table's own slot (Invalid if none) */
+TransactionId
+wtc_slot_xmin(TupleTableSlot *slot)
+{
+	bool		isnull;
+	Datum		d = slot_getsysattr(slot, MinTransactionIdAttributeNumber, &isnull);
+
+	return isnull ? InvalidTransactionId : DatumGetTransactionId(d);
+}
+
+TupleTableSlot *
+wtc_fetch_row(Relation rel, Oid leaf, ItemPointer tid, Snapshot snap,
+			  TupleTableSlot *slot, TransactionId *xmin)
+{
+	Relation	part;
+	TupleTableSlot *leaf_slot;
+	AttrMap    *map;
+	bool		found;
+
+	if (leaf == RelationGetRelid(rel) || !OidIsValid(leaf))
+	{
+		if (!table_tuple_fetch_row_version(rel, tid, snap, slot))
+			return NULL;
+		if (xmin)
+			*xmin = wtc_slot_xmin(slot);
+		return slot;
+	}
+	part = try_relation_open(leaf, AccessShareLock);
+	if (part == NULL)
+		return NULL;
+	leaf_slot = table_slot_create(part, NULL);
+	found = table_tuple_fetch_row_version(part, tid, snap, leaf_slot);
+	if (found)
+	{
+		if (xmin)
+			*xmin = wtc_slot_xmin(leaf_slot);
+		map = build_attrmap_by_name_if_req(RelationGetDescr(part),
+										   RelationGetDescr(rel));
+		ExecClearTuple(slot);
+		if (map == NULL)
+		{
+			slot_getallattrs(leaf_slot);
+			memcpy(slot->tts_values, leaf_slot->tts_values,
+				   sizeof(Datum) * slot->tts_tupleDescriptor->natts);
+			memcpy(slot->tts_isnull, leaf_slot->tts_isnull,
+				   sizeof(bool) * slot->tts_tupleDescriptor->natts);
+			ExecStoreVirtualTuple(slot);
+		}
+		else
+			execute_attr_map_slot(map, leaf_slot, slot);
+		/* NB: its values point into the leaf's buffer, dropped below */
+		ExecMaterializeSlot(slot);
+	}
+	ExecDropSingleTupleTableSlot(leaf_slot);
+	relation_close(part, NoLock);
+	return found ? slot : NULL;
+}
+
+void
+wtc_rowscan_end(WtcRowScan *rs)
+{
+	rowscan_close_leaf(rs);
+	ExecDropSingleTupleTableSlot(rs->root_slot);
 }
 
 /*

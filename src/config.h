@@ -9,6 +9,7 @@
 #define WTC_CONFIG_H
 
 #include "fmgr.h"
+#include "storage/itemptr.h"
 #include "utils/relcache.h"
 
 /* How a column is rendered in JSON: PostgreSQL's own json.c categories */
@@ -57,7 +58,31 @@ typedef struct WtcTableConfig
 	bool		invalidate;		/* mode 'invalidate': DEL on every change */
 	char	   *problem;		/* why the options no longer fit the table */
 	MemoryContext cxt;
+
+	/*
+	 * For a partition of an attached partitioned table: relid above is the
+	 * partitioned table's, and the attnums are its; rows of the partition
+	 * are converted to its layout through map (NULL when the layouts are
+	 * the same) into root_slot and root_slot2 (old and new row).
+	 */
+	struct AttrMap *map;
+	struct TupleTableSlot *root_slot;
+	struct TupleTableSlot *root_slot2;
 } WtcTableConfig;
+
+/* A scan of a table's rows in the attached table's layout (config.c) */
+typedef struct WtcRowScan
+{
+	Relation	root;
+	struct SnapshotData *snap;
+	List	   *leaves;			/* OIDs of the relations to scan */
+	int			next;
+	Relation	leaf;
+	struct TableScanDescData *scan;
+	struct TupleTableSlot *leaf_slot;
+	struct TupleTableSlot *root_slot;
+	struct AttrMap *map;
+} WtcRowScan;
 
 /* Column numbers of wt_cache.tables */
 #define Anum_wtc_tables_rel				1
@@ -73,5 +98,19 @@ extern Oid	wtc_config_table_oid(bool missing_ok);
 extern void wtc_become_extension_owner(Oid *save_userid, int *save_sec_context);
 extern WtcTableConfig *wtc_config_get(Relation rel);
 extern void wtc_config_end_xact(void);
+extern struct TupleTableSlot *wtc_config_root_slot(const WtcTableConfig *cfg,
+												   struct TupleTableSlot *slot,
+												   bool second);
+extern List *wtc_leaf_relids(Oid relid);
+extern void wtc_rowscan_begin(WtcRowScan *rs, Relation rel,
+							  struct SnapshotData *snap);
+extern bool wtc_rowscan_next(WtcRowScan *rs, struct TupleTableSlot **slot);
+extern void wtc_rowscan_end(WtcRowScan *rs);
+extern TransactionId wtc_slot_xmin(struct TupleTableSlot *slot);
+extern struct TupleTableSlot *wtc_fetch_row(Relation rel, Oid leaf,
+											ItemPointer tid,
+											struct SnapshotData *snap,
+											struct TupleTableSlot *slot,
+											TransactionId *xmin);
 
 #endif							/* WTC_CONFIG_H */

@@ -216,14 +216,26 @@ wtc_wait_for_writers(const Oid *relids, int n, int timeout_ms)
 	VirtualTransactionId *all = NULL;
 	int			nall = 0;
 	int64_t		deadline = wtc_now_us() + (int64_t) Max(timeout_ms, 0) * 1000;
+	List	   *locked = NIL;
+	ListCell   *lc;
 
+	/*
+	 * A partitioned table's writers may lock only the partitions they
+	 * write (a write straight into a partition): wait for those too.
+	 */
 	for (int i = 0; i < n; i++)
+	{
+		locked = lappend_oid(locked, relids[i]);
+		if (get_rel_relkind(relids[i]) == RELKIND_PARTITIONED_TABLE)
+			locked = list_concat(locked, wtc_leaf_relids(relids[i]));
+	}
+	foreach(lc, locked)
 	{
 		LOCKTAG		tag;
 		VirtualTransactionId *v;
 		int			count = 0;
 
-		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relids[i]);
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, lfirst_oid(lc));
 		v = GetLockConflicts(&tag, ShareLock, &count);
 		if (count == 0)
 			continue;
@@ -254,21 +266,16 @@ wtc_wait_for_writers(const Oid *relids, int n, int timeout_ms)
 
 /*
  * wtc_row_changed_since
- *		Was this row version written by a transaction that snapshot "before"
- *		does not see?  Taken before the version, "before" tells rows that a
+ *		Was the row version whose xmin this is written by a transaction that
+ *		snapshot "before" does not see?  Taken before the version, "before" tells rows that a
  *		commit changed after the version was taken: writing one with that
  *		version could later let an older commit's late write (newer version,
  *		older row) land over it.  Such a commit pushes the row itself.
  */
 bool
-wtc_row_changed_since(TupleTableSlot *slot, Snapshot before)
+wtc_row_changed_since(TransactionId xmin, Snapshot before)
 {
-	bool		isnull;
-	TransactionId xmin;
-
-	xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber,
-												 &isnull));
-	if (isnull || !TransactionIdIsNormal(xmin))
+	if (!TransactionIdIsNormal(xmin))
 		return false;
 	if (TransactionIdIsCurrentTransactionId(xmin))
 		return true;			/* our own commit will push it */
@@ -294,13 +301,13 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	char		version[WTC_VERSION_LEN + 1];
 	Snapshot	before;
 	Snapshot	snap;
-	TableScanDesc scan;
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	WtcRowScan	scan;
+	TupleTableSlot *slot;
 	StringInfoData key;
 	StringInfoData json;
 	WtcWriteBatch batch;
 	WtcSavedSettings saved;
-	bool		ok = true;
+	volatile bool ok = true;
 	InFlight	inflight = {0};
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"wt_cache resync batch",
@@ -318,7 +325,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	wtc_format_version(version, safe_version(rel));
 	wtc_progress_update("writing rows", 0, 0);
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = table_beginscan(rel, snap, 0, NULL);
+	wtc_rowscan_begin(&scan, rel, snap);
 	old = MemoryContextSwitchTo(batch_cxt);
 	wtc_batch_init(&batch, conn->script_sha);
 	wtc_fixed_settings_enter(&saved);
@@ -326,9 +333,9 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	{
 		initStringInfo(&key);
 		initStringInfo(&json);
-		while (ok && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		while (ok && wtc_rowscan_next(&scan, &slot))
 		{
-			if (wtc_row_changed_since(slot, before))
+			if (wtc_row_changed_since(wtc_slot_xmin(scan.leaf_slot), before))
 				continue;
 			resetStringInfo(&key);
 			if (!wtc_render_key(cfg, slot, &key))
@@ -358,8 +365,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(batch_cxt);
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
+	wtc_rowscan_end(&scan);
 	UnregisterSnapshot(snap);
 	UnregisterSnapshot(before);
 	return ok;

@@ -14,9 +14,8 @@ extern int	wtc_resync_job(WtcConn *conn, bool *conn_failed);
 /* How long the worker waits for a table's writers before it does other work */
 #define WTC_WRITERS_WAIT_MS 1000
 
-struct TupleTableSlot;
 struct SnapshotData;
-extern bool wtc_row_changed_since(struct TupleTableSlot *slot,
+extern bool wtc_row_changed_since(TransactionId xmin,
 								  struct SnapshotData *before);
 extern bool wtc_wait_for_writers(const Oid *relids, int n, int timeout_ms);
 

@@ -232,7 +232,7 @@ key_parts(const RetryItem *it, int nkeys)
 /*
  * Build the lookup of a batch's rows by key:
  *
- *	SELECT x.ctid, u.ord
+ *	SELECT x.ctid, u.ord, x.tableoid
  *	  FROM ROWS FROM (unnest($1), ...) WITH ORDINALITY u(p1, ..., ord),
  *	LATERAL (SELECT t.ctid FROM ONLY tbl t
  *			  WHERE t.k1 = u.p1::type1 AND ... <suffix>) x
@@ -247,13 +247,16 @@ wtc_row_lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT x.ctid, u.ord FROM ROWS FROM (");
+	appendStringInfoString(&sql, "SELECT x.ctid, u.ord, x.tableoid FROM ROWS FROM (");
 	for (int k = 0; k < cfg->nkeys; k++)
 		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k ? ", " : "", k + 1);
 	appendStringInfoString(&sql, ") WITH ORDINALITY AS u(");
 	for (int k = 0; k < cfg->nkeys; k++)
 		appendStringInfo(&sql, "p%d, ", k + 1);
-	appendStringInfoString(&sql, "ord), LATERAL (SELECT t.ctid FROM ONLY ");
+	/* ONLY: an inheritance parent serves its own rows; not a partitioned one */
+	appendStringInfoString(&sql, "ord), LATERAL (SELECT t.ctid, t.tableoid FROM ");
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		appendStringInfoString(&sql, "ONLY ");
 	appendStringInfoString(&sql,
 						   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 													  RelationGetRelationName(rel)));
@@ -351,17 +354,23 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n,
 														  2, &isnull));
 			RetryItem  *it = &items[map[ord - 1]];
 
+			Oid			leaf = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r],
+															  SPI_tuptable->tupdesc,
+															  3, &isnull));
+			TupleTableSlot *row;
+			TransactionId xmin = InvalidTransactionId;
+
 			found[ord - 1] = true;
 			/* The version read (locked: maybe newer than our snapshot's) */
-			if (!table_tuple_fetch_row_version(rel, tid, SnapshotAny, slot))
+			if ((row = wtc_fetch_row(rel, leaf, tid, SnapshotAny, slot, &xmin)) == NULL)
 				continue;
-			if (!lock && wtc_row_changed_since(slot, before))
+			if (!lock && wtc_row_changed_since(xmin, before))
 			{
 				it->drop = true;
 				continue;
 			}
 			resetStringInfo(&json);
-			wtc_render_json(cfg, slot, &json);
+			wtc_render_json(cfg, row, &json);
 			it->value = MemoryContextStrdup(TopTransactionContext, json.data);
 		}
 

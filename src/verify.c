@@ -409,8 +409,8 @@ static void
 check_rows(Verify *v)
 {
 	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(v->rel, snap, 0, NULL);
-	TupleTableSlot *slot = table_slot_create(v->rel, NULL);
+	WtcRowScan	scan;
+	TupleTableSlot *slot;
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext,
 												  "wt_cache verify row",
 												  ALLOCSET_DEFAULT_SIZES);
@@ -421,7 +421,8 @@ check_rows(Verify *v)
 	initStringInfo(&key);
 	initStringInfo(&json);
 	batch_reset(v);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	wtc_rowscan_begin(&scan, v->rel, snap);
+	while (wtc_rowscan_next(&scan, &slot))
 	{
 		MemoryContext old = MemoryContextSwitchTo(row_cxt);
 
@@ -449,8 +450,7 @@ check_rows(Verify *v)
 	batch_send(v);
 	note_batch(v);
 	batch_reset(v);
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
+	wtc_rowscan_end(&scan);
 	UnregisterSnapshot(snap);
 	MemoryContextDelete(row_cxt);
 	pfree(key.data);
@@ -519,7 +519,7 @@ key_parts(Verify *v, const Suspect *s, Datum *parts)
  */
 static bool
 lookup_rows(Verify *v, SPIPlanPtr plan, Snapshot snap, Datum **parts, int n,
-			bool *found, ItemPointerData *tids)
+			bool *found, ItemPointerData *tids, Oid *leaves)
 {
 	int			nk = v->cfg->nkeys;
 	Datum	   *args = palloc(sizeof(Datum) * nk);
@@ -555,6 +555,9 @@ lookup_rows(Verify *v, SPIPlanPtr plan, Snapshot snap, Datum **parts, int n,
 			{
 				found[ord - 1] = true;
 				tids[ord - 1] = *tid;
+				leaves[ord - 1] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r],
+																 SPI_tuptable->tupdesc,
+																 3, &isnull));
 			}
 		}
 		SPI_freetuptable(SPI_tuptable);
@@ -599,6 +602,7 @@ recheck(Verify *v)
 	int		   *map = palloc(sizeof(int) * CALL_KEYS);
 	bool	   *found = palloc(sizeof(bool) * CALL_KEYS);
 	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * CALL_KEYS);
+	Oid		   *leaves = palloc(sizeof(Oid) * CALL_KEYS);
 	char	  (*shas)[2 * SHA1_DIGEST_LENGTH + 1] = palloc(sizeof(*shas) * CALL_KEYS);
 	TupleTableSlot *slot = table_slot_create(v->rel, NULL);
 	Datum	   *kparts = palloc(sizeof(Datum) * nk);
@@ -660,14 +664,15 @@ recheck(Verify *v)
 				parts[k][m] = kparts[k];
 			map[m++] = i;
 		}
-		if (m > 0 && !lookup_rows(v, plan, snap, parts, m, found, tids))
+		if (m > 0 && !lookup_rows(v, plan, snap, parts, m, found, tids, leaves))
 		{
 			/* Some key does not parse: one by one */
 			for (int j = 0; j < m; j++)
 			{
 				for (int k = 0; k < nk; k++)
 					one[k][0] = parts[k][j];
-				(void) lookup_rows(v, plan, snap, one, 1, &found[j], &tids[j]);
+				(void) lookup_rows(v, plan, snap, one, 1, &found[j], &tids[j],
+								   &leaves[j]);
 			}
 		}
 
@@ -675,16 +680,17 @@ recheck(Verify *v)
 		for (int j = m - 1; j >= 0; j--)
 		{
 			Suspect    *s = &v->suspects[first + map[j]];
+			TupleTableSlot *row;
 
 			if (!found[j] ||
-				!table_tuple_fetch_row_version(v->rel, &tids[j], snap, slot))
+				(row = wtc_fetch_row(v->rel, leaves[j], &tids[j], snap, slot, NULL)) == NULL)
 				continue;
 			resetStringInfo(&key);
-			if (!wtc_render_key(cfg, slot, &key) ||
+			if (!wtc_render_key(cfg, row, &key) ||
 				key.len != s->len || memcmp(key.data, s->key, s->len) != 0)
 				continue;
 			resetStringInfo(&json);
-			wtc_render_json(cfg, slot, &json);
+			wtc_render_json(cfg, row, &json);
 			sha1_hex(v, json.data, json.len, shas[map[j]]);
 		}
 
