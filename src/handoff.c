@@ -477,6 +477,21 @@ wtc_handoff_dbs_without_worker(Oid *dbs, int max)
 	return n;
 }
 
+/*
+ * wtc_handoff_forget_db
+ *		The launcher found that a database with a slot but no worker was
+ *		dropped: free its slot (what it held was the dropped database's).
+ */
+void
+wtc_handoff_forget_db(Oid dboid)
+{
+	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < handoff->nslots; i++)
+		if (handoff->slots[i].dboid == dboid && handoff->slots[i].worker_pid == 0)
+			memset(&handoff->slots[i], 0, sizeof(WtcDbSlot));
+	LWLockRelease(handoff->lock);
+}
+
 /* Is everything handed off stored in a table?  (For a clean stop) */
 bool
 wtc_handoff_all_empty(void)

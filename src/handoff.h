@@ -47,6 +47,7 @@ extern Size wtc_handoff_entry(const char *buf, WtcHandoffKey *k);
 extern void wtc_handoff_set_launcher(bool running);
 extern int	wtc_handoff_dbs_without_worker(Oid *dbs, int max);
 extern bool wtc_handoff_all_empty(void);
+extern void wtc_handoff_forget_db(Oid dboid);
 extern void wtc_handoff_set_unclean(bool unclean);
 
 #endif							/* WTC_HANDOFF_H */

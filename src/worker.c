@@ -276,8 +276,20 @@ wtc_launcher_main(Datum arg)
 			wtc_conn_close(&launcher_conn);	/* may name another server */
 		}
 		n = wtc_handoff_dbs_without_worker(need, lengthof(need));
-		for (int i = 0; i < n; i++)
-			start_worker(need[i]);
+		if (n > 0)
+		{
+			/* A database dropped since it claimed its slot needs none */
+			List	   *exist = all_databases();
+
+			for (int i = 0; i < n; i++)
+			{
+				if (list_member_oid(exist, need[i]))
+					start_worker(need[i]);
+				else
+					wtc_handoff_forget_db(need[i]);
+			}
+			list_free(exist);
+		}
 		pgstat_report_activity(STATE_RUNNING, "checking Valkey's epoch");
 		launcher_check_epoch();
 		pgstat_report_activity(STATE_IDLE, NULL);
