@@ -477,6 +477,7 @@ wtc_rowscan_begin(WtcRowScan *rs, Relation rel, Snapshot snap)
 	rs->snap = snap;
 	rs->leaves = wtc_leaf_relids(RelationGetRelid(rel));
 	rs->root_slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	rs->cxt = CurrentMemoryContext;
 }
 
 static void
@@ -502,6 +503,7 @@ wtc_rowscan_next(WtcRowScan *rs, TupleTableSlot **slot)
 		if (rs->scan == NULL)
 		{
 			Oid			leafid;
+			MemoryContext old;
 
 			if (rs->next >= list_length(rs->leaves))
 				return false;
@@ -510,10 +512,12 @@ wtc_rowscan_next(WtcRowScan *rs, TupleTableSlot **slot)
 				try_relation_open(leafid, AccessShareLock);
 			if (rs->leaf == NULL)
 				continue;		/* dropped meanwhile */
+			old = MemoryContextSwitchTo(rs->cxt);
 			rs->map = build_attrmap_by_name_if_req(RelationGetDescr(rs->leaf),
 												   RelationGetDescr(rs->root));
 			rs->leaf_slot = table_slot_create(rs->leaf, NULL);
 			rs->scan = table_beginscan(rs->leaf, rs->snap, 0, NULL);
+			MemoryContextSwitchTo(old);
 		}
 		if (table_scan_getnextslot(rs->scan, ForwardScanDirection, rs->leaf_slot))
 		{

@@ -82,6 +82,9 @@ typedef struct WtcRowScan
 	struct TupleTableSlot *leaf_slot;
 	struct TupleTableSlot *root_slot;
 	struct AttrMap *map;
+	MemoryContext cxt;			/* where each leaf's scan lives (the caller's
+								 * at begin: not a context it resets per
+								 * batch of rows) */
 } WtcRowScan;
 
 /* Column numbers of wt_cache.tables */
