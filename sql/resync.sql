@@ -15,9 +15,10 @@ SELECT k, wt_cache.cache_get(k) FROM (VALUES ('rs:2'), ('rs:999')) v(k);
 -- resync does not write over a newer write: changes after it land as usual
 UPDATE rs SET v = 'after resync' WHERE id = 1;
 SELECT wt_cache.cache_get('rs:1');
--- attach loads the rows a table already has (the worker does, at once)
+-- attach loads the rows a table already has (the worker does, at once;
+-- 12,000 rows: several batches)
 CREATE TABLE rs_load (id int PRIMARY KEY, v text);
-INSERT INTO rs_load SELECT g, 'row ' || g FROM generate_series(1, 1000) g;
+INSERT INTO rs_load SELECT g, 'row ' || g FROM generate_series(1, 12000) g;
 SELECT wt_cache.attach('rs_load');
 SELECT wait_for_queue();
 SELECT count(*) AS rows,
