@@ -536,6 +536,30 @@ wtc_rowscan_next(WtcRowScan *rs, TupleTableSlot **slot)
  *		table_slot_create(rel).  NULL if there is none.  With xmin, also
  *		the xmin of the version found.
  */
+/*
+ * wtc_config_same
+ *		Do two loads of a table's options write the same keys and values?
+ */
+bool
+wtc_config_same(const WtcTableConfig *a, const WtcTableConfig *b)
+{
+	if (a == b)
+		return true;
+	if (a->relid != b->relid || strcmp(a->prefix, b->prefix) != 0 ||
+		a->nkeys != b->nkeys || a->ncols != b->ncols || a->ttl != b->ttl ||
+		a->invalidate != b->invalidate)
+		return false;
+	for (int i = 0; i < a->nkeys; i++)
+		if (a->keys[i].attnum != b->keys[i].attnum)
+			return false;
+	for (int i = 0; i < a->ncols; i++)
+		if (a->cols[i].attnum != b->cols[i].attnum ||
+			a->cols[i].typid != b->cols[i].typid ||
+			strcmp(a->cols[i].json_name, b->cols[i].json_name) != 0)
+			return false;
+	return true;
+}
+
 /* The xmin of the row version in a table's own slot (Invalid if none) */
 TransactionId
 wtc_slot_xmin(TupleTableSlot *slot)

@@ -109,6 +109,7 @@ extern void wtc_rowscan_begin(WtcRowScan *rs, Relation rel,
 							  struct SnapshotData *snap);
 extern bool wtc_rowscan_next(WtcRowScan *rs, struct TupleTableSlot **slot);
 extern void wtc_rowscan_end(WtcRowScan *rs);
+extern bool wtc_config_same(const WtcTableConfig *a, const WtcTableConfig *b);
 extern TransactionId wtc_slot_xmin(struct TupleTableSlot *slot);
 extern struct TupleTableSlot *wtc_fetch_row(Relation rel, Oid leaf,
 											ItemPointer tid,

@@ -30,6 +30,7 @@
 #include "executor/tuptable.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -104,6 +105,7 @@ typedef struct WriteCount
 {
 	int			failed;
 	char		err[256];
+	bool		options_changed;	/* attach changed them meanwhile */
 } WriteCount;
 
 static void
@@ -323,6 +325,24 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 	before = RegisterSnapshot(GetLatestSnapshot());
 	wtc_progress_update("waiting for transactions", 0, 0);
 	wtc_format_version(version, safe_version(rel));
+
+	/*
+	 * NB: the options may have changed while we waited (attach again, say
+	 * with a column fewer): rows written with the old ones could put back
+	 * what the new ones leave out.  That attach queued its own load.
+	 */
+	AcceptInvalidationMessages();
+	{
+		WtcTableConfig *now = wtc_config_get(rel);
+
+		if (now == NULL || now->problem != NULL || !wtc_config_same(cfg, now))
+		{
+			wc->options_changed = true;
+			UnregisterSnapshot(before);
+			MemoryContextDelete(batch_cxt);
+			return true;
+		}
+	}
 	wtc_progress_update("writing rows", 0, 0);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	wtc_rowscan_begin(&scan, rel, snap);
@@ -404,6 +424,12 @@ wtc_resync_table(WtcConn *conn, Relation rel, WtcTableConfig *cfg,
 
 	if (!resync_rel(conn, rel, cfg, false, &rows, &wc))
 		return -1;
+	if (wc.options_changed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the wt_cache options of table \"%s\" changed during its resync",
+						RelationGetRelationName(rel)),
+				 errhint("Run wt_cache.resync() again.")));
 	*failed = wc.failed;
 	strlcpy(err, wc.err, errlen);
 	return rows;
@@ -480,12 +506,18 @@ wtc_resync_job(WtcConn *conn, bool *conn_failed)
 			wtc_worker_xact_end();
 			return 1;
 		}
-		ereport(LOG,
-				(errmsg("wt_cache: %s table \"%s\": %lld rows written",
-						load ? "loaded" : "resynced",
-						RelationGetRelationName(rel), (long long) rows),
-				 wc.failed > 0 ?
-				 errdetail("%d keys could not be written: %s", wc.failed, wc.err) : 0));
+		if (wc.options_changed)
+			ereport(LOG,
+					(errmsg("wt_cache: %s of table \"%s\" skipped: its options changed meanwhile",
+							load ? "load" : "resync", RelationGetRelationName(rel)),
+					 errdetail("The change of options queued a load or resync of its own, unless attach was given load => false.")));
+		else
+			ereport(LOG,
+					(errmsg("wt_cache: %s table \"%s\": %lld rows written",
+							load ? "loaded" : "resynced",
+							RelationGetRelationName(rel), (long long) rows),
+					 wc.failed > 0 ?
+					 errdetail("%d keys could not be written: %s", wc.failed, wc.err) : 0));
 		wtc_count(&wtc_stats->resyncs, 1);
 		wtc_count(&wtc_stats->retry_keys_written, rows - wc.failed);
 		wtc_count(&wtc_stats->retry_failures, wc.failed);
