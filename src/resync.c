@@ -26,6 +26,7 @@
 #include "storage/proc.h"
 #include "storage/sinvaladt.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "pgstat.h"
@@ -118,6 +119,51 @@ count_result(void *arg, int keyindex, const char *err, size_t errlen)
 }
 
 /*
+ * The keys of the rows a resync wrote (or left to their commits), as 64-bit
+ * hashes: 8 bytes a row.  Keys under the prefix that are not in it belong
+ * to no row, and are deleted once the rows are written.  (A key that
+ * collides with a row's hash stays: one in 2^64.)
+ */
+typedef struct KeySet
+{
+	uint64	   *h;
+	int64		n;
+	int64		cap;
+	MemoryContext cxt;			/* not the per-batch one */
+} KeySet;
+
+static void
+keyset_add(KeySet *ks, const char *key, size_t len)
+{
+	if (ks->n == ks->cap)
+	{
+		ks->cap = Max(ks->cap * 2, 1024);
+		ks->h = ks->h ? repalloc_huge(ks->h, sizeof(uint64) * ks->cap) :
+			MemoryContextAllocExtended(ks->cxt, sizeof(uint64) * ks->cap,
+									   MCXT_ALLOC_HUGE);
+	}
+	ks->h[ks->n++] = hash_bytes_extended((const unsigned char *) key, (int) len, 0);
+}
+
+static int
+uint64_cmp(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static bool
+keyset_has(const KeySet *ks, const char *key, size_t len)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) key, (int) len, 0);
+
+	return ks->n > 0 &&
+		bsearch(&h, ks->h, ks->n, sizeof(uint64), uint64_cmp) != NULL;
+}
+
+/*
  * The batch sent last, whose replies are read once the next batch is
  * built: Valkey applies one batch while we scan and render the next.
  */
@@ -176,6 +222,36 @@ send_batch(WtcConn *conn, WtcWriteBatch *b, InFlight *f, WriteCount *wc,
 	f->keys_per_call = b->keys_per_call;
 	f->nkeys = b->nkeys;
 	return true;
+}
+
+/* Delete, fenced, the keys of one SCAN reply that belong to no row */
+typedef struct GhostState
+{
+	WtcConn    *conn;
+	const KeySet *ks;
+	const char *version;
+	WriteCount *wc;
+	int64		removed;
+} GhostState;
+
+static bool
+delete_ghosts(void *arg, int nkeys, char **keys, const size_t *lens)
+{
+	GhostState *st = (GhostState *) arg;
+	WtcWriteBatch b;
+	InFlight	f = {0};
+	bool		ok;
+
+	wtc_batch_init(&b, st->conn->script_sha);
+	for (int i = 0; i < nkeys; i++)
+		if (!keyset_has(st->ks, keys[i], lens[i]))
+			wtc_batch_add(&b, keys[i], lens[i], NULL, 0, 0);
+	st->removed += b.nkeys;
+	ok = send_batch(st->conn, &b, &f, st->wc, st->version) &&
+		collect_batch(st->conn, &f, st->wc);
+	pfree(b.out.data);
+	wtc_progress_update("removing keys", st->removed, f.landed);
+	return ok;
 }
 
 /*
@@ -295,12 +371,15 @@ safe_version(Relation rel)
 	return lsn;
 }
 
-/* Write every row of the table; false if the connection failed */
+/*
+ * Write every row of the table, with the version written to version; with
+ * ks, also gather the keys of the rows there are.  False if the connection
+ * failed.
+ */
 static bool
 write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
-		   WriteCount *wc)
+		   WriteCount *wc, KeySet *ks, char *version)
 {
-	char		version[WTC_VERSION_LEN + 1];
 	Snapshot	before;
 	Snapshot	snap;
 	WtcRowScan	scan;
@@ -355,10 +434,12 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 		initStringInfo(&json);
 		while (ok && wtc_rowscan_next(&scan, &slot))
 		{
-			if (wtc_row_changed_since(wtc_slot_xmin(scan.leaf_slot), before))
-				continue;
 			resetStringInfo(&key);
 			if (!wtc_render_key(cfg, slot, &key))
+				continue;
+			if (ks != NULL)
+				keyset_add(ks, key.data, key.len);
+			if (wtc_row_changed_since(wtc_slot_xmin(scan.leaf_slot), before))
 				continue;
 			resetStringInfo(&json);
 			wtc_render_json(cfg, slot, &json);
@@ -401,10 +482,35 @@ resync_rel(WtcConn *conn, Relation rel, WtcTableConfig *cfg, bool load,
 		   int64 *rows, WriteCount *wc)
 {
 	bool		ok;
+	char		version[WTC_VERSION_LEN + 1];
 
 	wtc_progress_begin(RelationGetRelid(rel), load);
-	ok = (load || unlink_prefix(conn, cfg->prefix)) &&
-		(cfg->invalidate || write_rows(conn, rel, cfg, rows, wc));
+	if (cfg->invalidate)
+		ok = load || unlink_prefix(conn, cfg->prefix);
+	else if (load)
+		ok = write_rows(conn, rel, cfg, rows, wc, NULL, version);
+	else
+	{
+		KeySet		ks = {0};
+		GhostState	st = {conn, &ks, version, wc, 0};
+
+		/*
+		 * The rows first, then the keys of rows there are not, deleted with
+		 * the same version: a row inserted meanwhile has a newer one, and
+		 * its key stays.  Readers never miss a row that is there.
+		 */
+		ks.cxt = CurrentMemoryContext;
+		ok = write_rows(conn, rel, cfg, rows, wc, &ks, version);
+		if (ok && !wc->options_changed)
+		{
+			if (ks.n > 0)
+				qsort(ks.h, ks.n, sizeof(uint64), uint64_cmp);
+			ok = wtc_scan_prefix(conn, cfg->prefix, Max(wtc_command_timeout_ms, 10000),
+								 delete_ghosts, &st);
+		}
+		if (ks.h != NULL)
+			pfree(ks.h);
+	}
 	wtc_progress_end();
 	return ok;
 }
