@@ -241,7 +241,7 @@ class Report:
             g += [
                 'set title "TPC-B tps relative to no trigger\\n(bars: median; dots: rounds; dashes: target)"',
                 f'set xrange [-0.6:{len(tps) - 0.4}]',
-                'set yrange [0:1.15]',
+                f'set yrange [0:{max([1.15] + [x * 1.05 for _, _, rs, _ in tps for x in rs]):.2f}]',
                 'set ytics 0.1',
                 f'plot "{files["plot-tps.dat"]}" using 1:2:xtic(4) with boxes lc rgb "#4878a8", '
                 f'"" using 1:3:(0.35) with xerrorbars pt -1 lc rgb "#c03030" lw 2, '
