@@ -53,7 +53,34 @@ wtc_install_deps() {
 	if ! command -v valkey-cli >/dev/null && ! command -v redis-cli >/dev/null; then
 		need+=(redis-tools)
 	fi
-	[ ${#need[@]} -eq 0 ] && return 0
+	wtc_apt_install "${need[@]}"
+}
+
+# What only test/bench needs on top of wtc_install_deps: pgbench (in
+# postgresql-15), PL/Python and redis-py for the PL/Python alternative,
+# gnuplot for the plot.  Not part of wtc_install_deps, so that
+# ./test/check does not need them.
+wtc_install_bench_deps() {
+	local need=()
+	[ -f "${WTC_PG_ROOT:-}/usr/lib/postgresql/$PG_VERSION/lib/plpython3.so" ] ||
+		need+=(postgresql-plpython3-$PG_VERSION)
+	# (Debian's python3, the one PL/Python uses, not whichever is on PATH)
+	/usr/bin/python3 -c 'import redis' 2>/dev/null || need+=(python3-redis)
+	command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+	wtc_apt_install "${need[@]}"
+	# A private copy of PostgreSQL (WTC_PG_ROOT) made before PL/Python was
+	# installed lacks it: the package went to the system, and the copy must
+	# be made again
+	if [ -n "${WTC_PG_ROOT:-}" ] && [ ! -f "$WTC_PG_ROOT/usr/lib/postgresql/$PG_VERSION/lib/plpython3.so" ]; then
+		wtc_die "$WTC_PG_ROOT has no PL/Python: run test/private-pg $WTC_PG_ROOT again"
+	fi
+	return 0
+}
+
+# apt-get install the packages named (nothing when none are)
+wtc_apt_install() {
+	[ $# -eq 0 ] && return 0
+	local need=("$@")
 	wtc_log "installing: ${need[*]}"
 	local sudo=""
 	if [ "$(id -u)" != 0 ]; then
