@@ -356,8 +356,10 @@ wtc_async_collect(void)
 	r.on_key = key_result;
 	r.arg = &inflight;
 	HOLD_INTERRUPTS();
+	wtc_backend_conn.progress_us = (int64_t) wtc_command_timeout_ms * 1000;
 	rc = wtc_conn_exchange(&wtc_backend_conn, NULL, 0, inflight.batch.ncalls,
 						   inflight.deadline, wtc_batch_reply, &r);
+	wtc_backend_conn.progress_us = 0;
 	RESUME_INTERRUPTS();
 	if (rc != 0)
 		all_failed(&inflight);
@@ -414,11 +416,18 @@ do_push(void)
 		r.nkeys = push.nkeys;
 		r.on_key = key_result;
 		r.arg = &push;
+		/*
+		 * NB: the deadline is for each reply, one per wt_cache.keys_per_call
+		 * keys: a large transaction's push takes as long as Valkey needs,
+		 * while a Valkey that stops answering costs one timeout.
+		 */
 		HOLD_INTERRUPTS();
+		wtc_backend_conn.progress_us = (int64_t) wtc_command_timeout_ms * 1000;
 		rc = wtc_conn_exchange(&wtc_backend_conn, push.batch.out.data,
 							   push.batch.out.len, push.batch.ncalls,
 							   start + (int64_t) wtc_command_timeout_ms * 1000,
 							   wtc_batch_reply, &r);
+		wtc_backend_conn.progress_us = 0;
 		RESUME_INTERRUPTS();
 		if (rc != 0)
 			all_failed(&push);

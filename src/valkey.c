@@ -339,6 +339,13 @@ wtc_conn_exchange(WtcConn *conn, const char *out, size_t outlen,
 				visit(arg, got, &reply, conn->rbuf + rpos, (size_t) used);
 			rpos += (size_t) used;
 			got++;
+			if (conn->progress_us > 0)
+			{
+				int64_t		later = wtc_now_us() + conn->progress_us;
+
+				if (later > deadline_us)
+					deadline_us = later;
+			}
 		}
 		if (got == nreplies && rpos < conn->rlen)
 		{

@@ -29,6 +29,8 @@ typedef struct WtcConn
 	char		script_sha[41];	/* SHA1 of the loaded write script (fence.c) */
 	/* What the connection was opened with, to notice changed settings */
 	char		target[300];
+	/* If > 0: each reply read moves the deadline to at least now + this */
+	int64_t		progress_us;
 } WtcConn;
 
 /* Called for each top-level reply of an exchange, in order */
