@@ -64,9 +64,9 @@ my $e2 = epoch();
 
 # Another server or timeline wrote the metadata last (a failover, a
 # restore elsewhere): the keys may hold that server's rows
+$log_offset = -s $node->logfile;
 $valkey->cli('SET', 'e:5', 'from the other server');
 $valkey->cli('HSET', '{wt_cache}:meta', 'tli', '999');
-$log_offset = -s $node->logfile;
 raised_and_repaired($e2, 'after another timeline');
 ok($node->wait_for_log(qr/epoch raised to \d+: Valkey was last written by another server or timeline/,
 		$log_offset), 'the log says why');
@@ -75,8 +75,8 @@ my $e3 = epoch();
 
 # Valkey went back to an older state (a replica that lagged, an old
 # snapshot): its heartbeat is behind what the launcher saw
-$valkey->cli('HSET', '{wt_cache}:meta', 'beat', '0');
 $log_offset = -s $node->logfile;
+$valkey->cli('HSET', '{wt_cache}:meta', 'beat', '0');
 raised_and_repaired($e3, 'after a rollback');
 ok($node->wait_for_log(qr/epoch raised to \d+: Valkey went back to an older state/, $log_offset),
 	'the log says why');
