@@ -4,7 +4,10 @@
 CREATE TABLE us (id int PRIMARY KEY, v text);
 SELECT wt_cache.attach('us');
 SELECT wait_for_queue();
+-- (not echoed: the path differs from run to run)
+\set ECHO none
 SELECT format('ALTER SYSTEM SET wt_cache.unix_socket = %L', :'valkey_dir' || '/valkey.sock') \gexec
+\set ECHO all
 -- a port nobody listens on: only the socket can work
 ALTER SYSTEM SET wt_cache.port = 1;
 SELECT pg_reload_conf();
