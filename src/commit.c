@@ -335,6 +335,43 @@ all_failed(WtcPush *p)
 }
 
 /*
+ * Send out (if any) and read the replies of a push, each within
+ * wt_cache.command_timeout of the one before (the first before deadline),
+ * recording each key's result.  NB: the deadline is per reply, one per
+ * wt_cache.keys_per_call keys: a large transaction's push takes as long as
+ * Valkey needs, while a Valkey that stops answering costs one timeout.
+ * Returns true if every reply came.  Cannot fail.
+ */
+static bool
+read_replies(WtcPush *p, const char *out, size_t outlen, int64_t deadline)
+{
+	WtcBatchReplies r;
+	int			rc;
+
+	memset(&r, 0, sizeof(r));
+	r.keys_per_call = p->batch.keys_per_call;
+	r.nkeys = p->nkeys;
+	r.on_key = key_result;
+	r.arg = p;
+	HOLD_INTERRUPTS();
+	wtc_backend_conn.progress_us = (int64_t) wtc_command_timeout_ms * 1000;
+	rc = wtc_conn_exchange(&wtc_backend_conn, out, outlen, p->batch.ncalls,
+						   deadline, wtc_batch_reply, &r);
+	wtc_backend_conn.progress_us = 0;
+	RESUME_INTERRUPTS();
+	if (rc != 0)
+	{
+		all_failed(p);
+		return false;
+	}
+	wtc_stats_push_ok();
+	wtc_count(&wtc_stats->stale_rejected, r.nstale);
+	if (p->nfailed > 0)
+		wtc_stats_error(p->firsterr);
+	return true;
+}
+
+/*
  * wtc_async_collect
  *		Read the replies of an asynchronous push, if one is in flight, until
  *		the deadline its commit set; count them and hand off the failed
@@ -344,32 +381,10 @@ all_failed(WtcPush *p)
 void
 wtc_async_collect(void)
 {
-	WtcBatchReplies r;
-	int			rc;
-
 	if (!inflight.pending)
 		return;
 	inflight.pending = false;
-	memset(&r, 0, sizeof(r));
-	r.keys_per_call = inflight.batch.keys_per_call;
-	r.nkeys = inflight.nkeys;
-	r.on_key = key_result;
-	r.arg = &inflight;
-	HOLD_INTERRUPTS();
-	wtc_backend_conn.progress_us = (int64_t) wtc_command_timeout_ms * 1000;
-	rc = wtc_conn_exchange(&wtc_backend_conn, NULL, 0, inflight.batch.ncalls,
-						   inflight.deadline, wtc_batch_reply, &r);
-	wtc_backend_conn.progress_us = 0;
-	RESUME_INTERRUPTS();
-	if (rc != 0)
-		all_failed(&inflight);
-	else
-	{
-		wtc_stats_push_ok();
-		wtc_count(&wtc_stats->stale_rejected, r.nstale);
-		if (inflight.nfailed > 0)
-			wtc_stats_error(inflight.firsterr);
-	}
+	(void) read_replies(&inflight, NULL, 0, inflight.deadline);
 	account(&inflight);
 }
 
@@ -383,8 +398,6 @@ do_push(void)
 	if (push.failed != NULL)
 	{
 		int64_t		start;
-		WtcBatchReplies r;
-		int			rc;
 		char		version[WTC_VERSION_LEN + 1];
 
 		/*
@@ -411,38 +424,13 @@ do_push(void)
 			account(&push);
 			return;
 		}
-		memset(&r, 0, sizeof(r));
-		r.keys_per_call = push.batch.keys_per_call;
-		r.nkeys = push.nkeys;
-		r.on_key = key_result;
-		r.arg = &push;
-		/*
-		 * NB: the deadline is for each reply, one per wt_cache.keys_per_call
-		 * keys: a large transaction's push takes as long as Valkey needs,
-		 * while a Valkey that stops answering costs one timeout.
-		 */
-		HOLD_INTERRUPTS();
-		wtc_backend_conn.progress_us = (int64_t) wtc_command_timeout_ms * 1000;
-		rc = wtc_conn_exchange(&wtc_backend_conn, push.batch.out.data,
-							   push.batch.out.len, push.batch.ncalls,
-							   start + (int64_t) wtc_command_timeout_ms * 1000,
-							   wtc_batch_reply, &r);
-		wtc_backend_conn.progress_us = 0;
-		RESUME_INTERRUPTS();
-		if (rc != 0)
-			all_failed(&push);
-		else
+		if (read_replies(&push, push.batch.out.data, push.batch.out.len,
+						 start + (int64_t) wtc_command_timeout_ms * 1000) &&
+			wtc_stats != NULL)
 		{
-			wtc_stats_push_ok();
-			wtc_count(&wtc_stats->stale_rejected, r.nstale);
-			if (wtc_stats != NULL)
-			{
-				pg_atomic_fetch_add_u64(&wtc_stats->rtt_sum_us,
-										(uint64) (wtc_now_us() - start));
-				pg_atomic_fetch_add_u64(&wtc_stats->rtt_count, 1);
-			}
-			if (push.nfailed > 0)
-				wtc_stats_error(push.firsterr);
+			pg_atomic_fetch_add_u64(&wtc_stats->rtt_sum_us,
+									(uint64) (wtc_now_us() - start));
+			pg_atomic_fetch_add_u64(&wtc_stats->rtt_count, 1);
 		}
 	}
 	account(&push);
