@@ -174,6 +174,30 @@ write_epoch_file(uint32 epoch)
 }
 
 /*
+ * Send one command of NUL-terminated arguments and read its reply, within
+ * wt_cache.command_timeout.  0, or -1 with conn->errbuf set.
+ */
+static int
+meta_command(WtcConn *conn, int argc, const char **argv,
+			 WtcReplyVisitor visit, void *arg)
+{
+	size_t		argvlen[8];
+	StringInfoData cmd;
+	int			rc;
+
+	Assert(argc <= lengthof(argvlen));
+	for (int i = 0; i < argc; i++)
+		argvlen[i] = strlen(argv[i]);
+	initStringInfo(&cmd);
+	wtc_append_command(&cmd, argc, argv, argvlen);
+	rc = wtc_conn_exchange(conn, cmd.data, cmd.len, 1,
+						   wtc_now_us() + (int64_t) wtc_command_timeout_ms * 1000,
+						   visit, arg);
+	pfree(cmd.data);
+	return rc;
+}
+
+/*
  * wtc_epoch_check
  *		The launcher's check of {wt_cache}:meta.  Returns 0, or -1 if Valkey
  *		could not be asked (conn->errbuf says why).  Raises no ERROR.
@@ -188,11 +212,8 @@ wtc_epoch_check(WtcConn *conn)
 	char		tli[16];
 	char		floorbuf[16];
 	char		seenbuf[32];
-	const char *argv[9];
-	size_t		argvlen[9];
-	StringInfoData cmd;
+	const char *argv[8];
 	MetaReply	m;
-	int			rc;
 
 	if (!floor_read)
 	{
@@ -211,16 +232,8 @@ wtc_epoch_check(WtcConn *conn)
 	argv[5] = tli;
 	argv[6] = floorbuf;
 	argv[7] = seenbuf;
-	for (int i = 0; i < 8; i++)
-		argvlen[i] = strlen(argv[i]);
-	initStringInfo(&cmd);
-	wtc_append_command(&cmd, 8, argv, argvlen);
 	memset(&m, 0, sizeof(m));
-	rc = wtc_conn_exchange(conn, cmd.data, cmd.len, 1,
-						   wtc_now_us() + (int64_t) wtc_command_timeout_ms * 1000,
-						   meta_reply, &m);
-	pfree(cmd.data);
-	if (rc != 0)
+	if (meta_command(conn, 8, argv, meta_reply, &m) != 0)
 		return -1;
 	if (m.nfields != 3 || m.epoch < 1 || m.epoch > WTC_EPOCH_MAX)
 	{
@@ -296,10 +309,7 @@ wtc_epoch_sync_db(WtcConn *conn)
 	char		field[32];
 	char		value[16];
 	long long	theirs = -1;
-	StringInfoData cmd;
 	const char *argv[4];
-	size_t		argvlen[4];
-	int			rc;
 
 	if (!wtc_epoch_known() || epoch == done_epoch)
 		return 0;
@@ -308,14 +318,7 @@ wtc_epoch_sync_db(WtcConn *conn)
 	argv[0] = "HGET";
 	argv[1] = META_KEY;
 	argv[2] = field;
-	for (int i = 0; i < 3; i++)
-		argvlen[i] = strlen(argv[i]);
-	initStringInfo(&cmd);
-	wtc_append_command(&cmd, 3, argv, argvlen);
-	rc = wtc_conn_exchange(conn, cmd.data, cmd.len, 1,
-						   wtc_now_us() + (int64_t) wtc_command_timeout_ms * 1000,
-						   hget_element, &theirs);
-	if (rc != 0)
+	if (meta_command(conn, 3, argv, hget_element, &theirs) != 0)
 		return -1;
 	if (theirs != (long long) epoch)
 	{
@@ -327,19 +330,11 @@ wtc_epoch_sync_db(WtcConn *conn)
 		wtc_worker_xact_end();
 
 		/* Queued for good: now say so in Valkey */
-		resetStringInfo(&cmd);
 		argv[0] = "HSET";
 		argv[3] = value;
-		for (int i = 0; i < 4; i++)
-			argvlen[i] = strlen(argv[i]);
-		wtc_append_command(&cmd, 4, argv, argvlen);
-		rc = wtc_conn_exchange(conn, cmd.data, cmd.len, 1,
-							   wtc_now_us() + (int64_t) wtc_command_timeout_ms * 1000,
-							   NULL, NULL);
-		if (rc != 0)
+		if (meta_command(conn, 4, argv, NULL, NULL) != 0)
 			return -1;
 	}
-	pfree(cmd.data);
 	done_epoch = epoch;
 	return 0;
 }

@@ -26,7 +26,6 @@
 #include "storage/proc.h"
 #include "storage/sinvaladt.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "pgstat.h"
@@ -119,51 +118,6 @@ count_result(void *arg, int keyindex, const char *err, size_t errlen)
 }
 
 /*
- * The keys of the rows a resync wrote (or left to their commits), as 64-bit
- * hashes: 8 bytes a row.  Keys under the prefix that are not in it belong
- * to no row, and are deleted once the rows are written.  (A key that
- * collides with a row's hash stays: one in 2^64.)
- */
-typedef struct KeySet
-{
-	uint64	   *h;
-	int64		n;
-	int64		cap;
-	MemoryContext cxt;			/* not the per-batch one */
-} KeySet;
-
-static void
-keyset_add(KeySet *ks, const char *key, size_t len)
-{
-	if (ks->n == ks->cap)
-	{
-		ks->cap = Max(ks->cap * 2, 1024);
-		ks->h = ks->h ? repalloc_huge(ks->h, sizeof(uint64) * ks->cap) :
-			MemoryContextAllocExtended(ks->cxt, sizeof(uint64) * ks->cap,
-									   MCXT_ALLOC_HUGE);
-	}
-	ks->h[ks->n++] = hash_bytes_extended((const unsigned char *) key, (int) len, 0);
-}
-
-static int
-uint64_cmp(const void *a, const void *b)
-{
-	uint64		x = *(const uint64 *) a;
-	uint64		y = *(const uint64 *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
-static bool
-keyset_has(const KeySet *ks, const char *key, size_t len)
-{
-	uint64		h = hash_bytes_extended((const unsigned char *) key, (int) len, 0);
-
-	return ks->n > 0 &&
-		bsearch(&h, ks->h, ks->n, sizeof(uint64), uint64_cmp) != NULL;
-}
-
-/*
  * The batch sent last, whose replies are read once the next batch is
  * built: Valkey applies one batch while we scan and render the next.
  */
@@ -228,7 +182,7 @@ send_batch(WtcConn *conn, WtcWriteBatch *b, InFlight *f, WriteCount *wc,
 typedef struct GhostState
 {
 	WtcConn    *conn;
-	const KeySet *ks;
+	const WtcKeySet *ks;
 	const char *version;
 	WriteCount *wc;
 	int64		removed;
@@ -244,7 +198,7 @@ delete_ghosts(void *arg, int nkeys, char **keys, const size_t *lens)
 
 	wtc_batch_init(&b, st->conn->script_sha);
 	for (int i = 0; i < nkeys; i++)
-		if (!keyset_has(st->ks, keys[i], lens[i]))
+		if (!wtc_keyset_has(st->ks, keys[i], lens[i]))
 			wtc_batch_add(&b, keys[i], lens[i], NULL, 0, 0);
 	st->removed += b.nkeys;
 	ok = send_batch(st->conn, &b, &f, st->wc, st->version) &&
@@ -378,7 +332,7 @@ safe_version(Relation rel)
  */
 static bool
 write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
-		   WriteCount *wc, KeySet *ks, char *version)
+		   WriteCount *wc, WtcKeySet *ks, char *version)
 {
 	Snapshot	before;
 	Snapshot	snap;
@@ -438,7 +392,7 @@ write_rows(WtcConn *conn, Relation rel, WtcTableConfig *cfg, int64 *rows,
 			if (!wtc_render_key(cfg, slot, &key))
 				continue;
 			if (ks != NULL)
-				keyset_add(ks, key.data, key.len);
+				wtc_keyset_add(ks, key.data, key.len);
 			if (wtc_row_changed_since(wtc_slot_xmin(scan.leaf_slot), before))
 				continue;
 			resetStringInfo(&json);
@@ -491,7 +445,7 @@ resync_rel(WtcConn *conn, Relation rel, WtcTableConfig *cfg, bool load,
 		ok = write_rows(conn, rel, cfg, rows, wc, NULL, version);
 	else
 	{
-		KeySet		ks = {0};
+		WtcKeySet	ks;
 		GhostState	st = {conn, &ks, version, wc, 0};
 
 		/*
@@ -499,17 +453,15 @@ resync_rel(WtcConn *conn, Relation rel, WtcTableConfig *cfg, bool load,
 		 * the same version: a row inserted meanwhile has a newer one, and
 		 * its key stays.  Readers never miss a row that is there.
 		 */
-		ks.cxt = CurrentMemoryContext;
+		wtc_keyset_init(&ks);
 		ok = write_rows(conn, rel, cfg, rows, wc, &ks, version);
 		if (ok && !wc->options_changed)
 		{
-			if (ks.n > 0)
-				qsort(ks.h, ks.n, sizeof(uint64), uint64_cmp);
+			wtc_keyset_seal(&ks);
 			ok = wtc_scan_prefix(conn, cfg->prefix, Max(wtc_command_timeout_ms, 10000),
 								 delete_ghosts, &st);
 		}
-		if (ks.h != NULL)
-			pfree(ks.h);
+		wtc_keyset_free(&ks);
 	}
 	wtc_progress_end();
 	return ok;

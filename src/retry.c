@@ -240,6 +240,24 @@ key_parts(const RetryItem *it, int nkeys)
  * NB: LATERAL, so that each key is one index lookup: a join lets the
  * planner hash the whole table for every batch.  Also used by verify.c.
  */
+/*
+ * wtc_row_lookup_result
+ *		Row r of a wtc_row_lookup_query result (SPI_tuptable): the row's
+ *		ctid, the ordinal of its key among the arguments (from 1), and the
+ *		relation that holds it (a partition, or the table).
+ */
+void
+wtc_row_lookup_result(uint64 r, ItemPointer *tid, int64 *ord, Oid *leaf)
+{
+	HeapTuple	tup = SPI_tuptable->vals[r];
+	TupleDesc	td = SPI_tuptable->tupdesc;
+	bool		isnull;
+
+	*tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, td, 1, &isnull));
+	*ord = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+	*leaf = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+}
+
 char *
 wtc_row_lookup_query(Relation rel, WtcTableConfig *cfg, const char *suffix)
 {
@@ -345,21 +363,15 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n,
 		initStringInfo(&json);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			bool		isnull;
-			ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[r],
-																		  SPI_tuptable->tupdesc,
-																		  1, &isnull));
-			int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-														  SPI_tuptable->tupdesc,
-														  2, &isnull));
-			RetryItem  *it = &items[map[ord - 1]];
-
-			Oid			leaf = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r],
-															  SPI_tuptable->tupdesc,
-															  3, &isnull));
+			ItemPointer tid;
+			int64		ord;
+			Oid			leaf;
+			RetryItem  *it;
 			TupleTableSlot *row;
 			TransactionId xmin = InvalidTransactionId;
 
+			wtc_row_lookup_result(r, &tid, &ord, &leaf);
+			it = &items[map[ord - 1]];
 			found[ord - 1] = true;
 			/* The version read (locked: maybe newer than our snapshot's) */
 			if ((row = wtc_fetch_row(rel, leaf, tid, SnapshotAny, slot, &xmin)) == NULL)
@@ -381,11 +393,11 @@ read_rows(Relation rel, WtcTableConfig *cfg, RetryItem *items, int n,
 		{
 			for (uint64 r = 0; r < SPI_processed; r++)
 			{
-				bool		isnull;
-				int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-															  SPI_tuptable->tupdesc,
-															  2, &isnull));
+				ItemPointer tid;
+				int64		ord;
+				Oid			leaf;
 
+				wtc_row_lookup_result(r, &tid, &ord, &leaf);
 				if (!found[ord - 1])
 					items[map[ord - 1]].busy = true;
 			}

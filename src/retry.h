@@ -8,6 +8,8 @@
 #ifndef WTC_RETRY_H
 #define WTC_RETRY_H
 
+#include "storage/itemptr.h"
+
 #include "valkey.h"
 
 extern int	wtc_retry_base_ms;
@@ -27,5 +29,7 @@ struct WtcTableConfig;
 extern char *wtc_row_lookup_query(struct RelationData *rel,
 								  struct WtcTableConfig *cfg,
 								  const char *suffix);
+extern void wtc_row_lookup_result(uint64 r, ItemPointer *tid, int64 *ord,
+								  Oid *leaf);
 
 #endif							/* WTC_RETRY_H */

@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -146,4 +147,65 @@ wtc_scan_prefix(WtcConn *conn, const char *prefix, int timeout_ms,
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return ok;
+}
+
+/* ---------- the keys rows have ---------- */
+
+void
+wtc_keyset_init(WtcKeySet *ks)
+{
+	memset(ks, 0, sizeof(*ks));
+	ks->cxt = CurrentMemoryContext;
+}
+
+static uint64
+key_hash(const char *key, size_t len)
+{
+	return hash_bytes_extended((const unsigned char *) key, (int) len, 0);
+}
+
+void
+wtc_keyset_add(WtcKeySet *ks, const char *key, size_t len)
+{
+	if (ks->n == ks->cap)
+	{
+		ks->cap = Max(ks->cap * 2, 1024);
+		ks->h = ks->h ? repalloc_huge(ks->h, sizeof(uint64) * ks->cap) :
+			MemoryContextAllocHuge(ks->cxt, sizeof(uint64) * ks->cap);
+	}
+	ks->h[ks->n++] = key_hash(key, len);
+}
+
+static int
+cmp_hash(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+void
+wtc_keyset_seal(WtcKeySet *ks)
+{
+	if (ks->n > 1)
+		qsort(ks->h, ks->n, sizeof(uint64), cmp_hash);
+}
+
+bool
+wtc_keyset_has(const WtcKeySet *ks, const char *key, size_t len)
+{
+	uint64		h = key_hash(key, len);
+
+	return ks->n > 0 &&
+		bsearch(&h, ks->h, ks->n, sizeof(uint64), cmp_hash) != NULL;
+}
+
+void
+wtc_keyset_free(WtcKeySet *ks)
+{
+	if (ks->h != NULL)
+		pfree(ks->h);
+	ks->h = NULL;
+	ks->n = ks->cap = 0;
 }

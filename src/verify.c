@@ -43,7 +43,6 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
-#include "common/hashfn.h"
 #include "common/sha1.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -128,10 +127,8 @@ typedef struct Verify
 	int			max_suspects;	/* -1: every one */
 	pg_cryptohash_ctx *sha1;
 
-	/* 64-bit hashes of the rows' keys, sorted once the table is read */
-	uint64	   *hashes;
-	int64		nhashes;
-	int64		maxhashes;
+	/* the rows' keys, sealed once the table is read */
+	WtcKeySet	rowkeys;
 
 	int64		rows;
 	int64		present;		/* rows' keys that Valkey holds */
@@ -169,21 +166,6 @@ append_bulk(StringInfo buf, const char *s, size_t len)
 	appendStringInfo(buf, "$%zu\r\n", len);
 	appendBinaryStringInfo(buf, s, len);
 	appendBinaryStringInfo(buf, "\r\n", 2);
-}
-
-static uint64
-key_hash(const char *key, size_t len)
-{
-	return hash_bytes_extended((const unsigned char *) key, (int) len, 0);
-}
-
-static int
-cmp_hash(const void *a, const void *b)
-{
-	uint64		x = *(const uint64 *) a;
-	uint64		y = *(const uint64 *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
 }
 
 static int
@@ -392,20 +374,6 @@ note_batch(Verify *v)
 /* ---------- pass 1: the rows ---------- */
 
 static void
-add_hash(Verify *v, uint64 h)
-{
-	if (v->nhashes == v->maxhashes)
-	{
-		v->maxhashes = Max(1024, v->maxhashes * 2);
-		v->hashes = v->hashes ?
-			repalloc_huge(v->hashes, sizeof(uint64) * v->maxhashes) :
-			MemoryContextAllocHuge(CurrentMemoryContext,
-								   sizeof(uint64) * v->maxhashes);
-	}
-	v->hashes[v->nhashes++] = h;
-}
-
-static void
 check_rows(Verify *v)
 {
 	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
@@ -433,7 +401,7 @@ check_rows(Verify *v)
 			wtc_render_json(v->cfg, slot, &json);
 			MemoryContextSwitchTo(old);
 			sha1_hex(v, json.data, json.len, sha);
-			add_hash(v, key_hash(key.data, key.len));
+			wtc_keyset_add(&v->rowkeys, key.data, key.len);
 			batch_add(v, key.data, key.len, sha);
 			v->rows++;
 		}
@@ -466,9 +434,7 @@ check_keys(void *arg, int nkeys, char **keys, const size_t *lens)
 
 	for (int i = 0; i < nkeys; i++)
 	{
-		uint64		h = key_hash(keys[i], lens[i]);
-
-		if (bsearch(&h, v->hashes, v->nhashes, sizeof(uint64), cmp_hash) == NULL)
+		if (!wtc_keyset_has(&v->rowkeys, keys[i], lens[i]))
 			note_problem(v, keys[i], lens[i], P_UNEXPECTED);
 	}
 	return true;
@@ -543,21 +509,16 @@ lookup_rows(Verify *v, SPIPlanPtr plan, Snapshot snap, Datum **parts, int n,
 				 RelationGetRelationName(v->rel));
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			bool		isnull;
-			ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[r],
-																		  SPI_tuptable->tupdesc,
-																		  1, &isnull));
-			int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-														  SPI_tuptable->tupdesc,
-														  2, &isnull));
+			ItemPointer tid;
+			int64		ord;
+			Oid			leaf;
 
+			wtc_row_lookup_result(r, &tid, &ord, &leaf);
 			if (ord >= 1 && ord <= n)
 			{
 				found[ord - 1] = true;
 				tids[ord - 1] = *tid;
-				leaves[ord - 1] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r],
-																 SPI_tuptable->tupdesc,
-																 3, &isnull));
+				leaves[ord - 1] = leaf;
 			}
 		}
 		SPI_freetuptable(SPI_tuptable);
@@ -741,6 +702,7 @@ verify_begin(FunctionCallInfo fcinfo, Verify *v)
 	const char *name;
 
 	memset(v, 0, sizeof(*v));
+	wtc_keyset_init(&v->rowkeys);
 	/* Like a SELECT: writes go on meanwhile; DDL and TRUNCATE wait */
 	v->rel = wtc_open_owned_table(fcinfo, AccessShareLock);
 	name = RelationGetRelationName(v->rel);
@@ -790,7 +752,7 @@ verify_run(Verify *v)
 	PG_TRY();
 	{
 		check_rows(v);
-		qsort(v->hashes, v->nhashes, sizeof(uint64), cmp_hash);
+		wtc_keyset_seal(&v->rowkeys);
 		if (!wtc_scan_prefix(v->conn, v->cfg->prefix, v->timeout_ms,
 							 check_keys, v))
 			conn_failed(v);
