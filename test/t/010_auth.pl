@@ -179,7 +179,8 @@ is(scalar(() = $log =~ /\Q$right\E/g), 0, '... nor the right one');
 # ---- (4) an ACL user with the README's least-privilege line
 is(vcli(0, 'ACL', 'SETUSER', 'wtc', 'reset', 'on', ">$aclpw",
 		'~acct:*', '~{acct:*}:v', '~{wt_cache}:*', '-@all',
-		'+evalsha', '+eval', '+script|load', '+get', '+set', '+del', '+type',
+		'+evalsha', '+eval', '+eval_ro', '+script|load', '+get', '+mget', '+set',
+		'+mset', '+del', '+type', '+exists',
 		'+unlink', '+pexpire', '+scan', '+ping', '+select', '+hget', '+hset',
 		'+hmget', '+hincrby'),
 	'OK', '(4) ACL user wtc created');
@@ -198,6 +199,9 @@ vcli(0, 'SET', 'acct:99', 'stray');
 is($node->safe_psql('postgres', q{SELECT wt_cache.resync('acct')}), '5',
 	'resync as wtc (SCAN, UNLINK, EVALSHA)');
 is(vcli(0, 'EXISTS', 'acct:99'), '0', '... removed the stray key');
+is($node->safe_psql('postgres',
+		q{SELECT rows || ' ' || missing + stale + unexpected FROM wt_cache.verify_summary('acct')}),
+	'5 0', 'verify_summary as wtc (EVAL_RO, MGET, EXISTS, SCAN): every key right');
 is(vcli(0, 'GET', 'acct:5'), row_json(5), '... and wrote the rows');
 
 # ---- (5) wt_cache.database = 3
