@@ -13,10 +13,16 @@
  *
  * XACT_EVENT_COMMIT: the commit record is written and the transaction's
  * row locks are still held.  The prebuilt bytes go to Valkey in one round
- * trip, and the replies are read against one absolute deadline
+ * trip, and the replies are read against a deadline
  * (wt_cache.command_timeout).  COMMIT returns to the client only after
  * that, which is what makes the cache read-your-writes.  Keys that could not
  * be written are handed to the worker through shared memory (handoff.c).
+ * A push of one script call (up to wt_cache.keys_per_call keys: nearly
+ * every transaction) is sent here, and its reply read in the resource
+ * owner callback after the locks are released (release_callback), so that
+ * a transaction waiting for one of our rows does not wait for Valkey too;
+ * the transaction's memory lives until after that callback.  A push of
+ * several calls reads its replies here, each extending the deadline.
  *
  * With wt_cache.async_push (off by default), COMMIT sends the bytes and
  * returns without reading the replies: they wait in the socket until the
@@ -54,6 +60,7 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "changeset.h"
@@ -79,6 +86,9 @@ typedef struct WtcPush
 	bool		async;
 	WtcHandoffKey *keys;
 	int64_t		deadline;
+	/* sent at COMMIT, replies read once the locks are released */
+	bool		awaiting;
+	int64_t		start;
 } WtcPush;
 
 static WtcPush push;
@@ -388,6 +398,17 @@ wtc_async_collect(void)
 	account(&inflight);
 }
 
+/* The time from sending a push to its last reply, for wt_cache.stats */
+static void
+count_round_trip(int64_t start)
+{
+	if (wtc_stats == NULL)
+		return;
+	pg_atomic_fetch_add_u64(&wtc_stats->rtt_sum_us,
+							(uint64) (wtc_now_us() - start));
+	pg_atomic_fetch_add_u64(&wtc_stats->rtt_count, 1);
+}
+
 /*
  * COMMIT: send the commands and read the replies (or, asynchronously, only
  * send them).  Must not ERROR.
@@ -424,14 +445,26 @@ do_push(void)
 			account(&push);
 			return;
 		}
-		if (read_replies(&push, push.batch.out.data, push.batch.out.len,
-						 start + (int64_t) wtc_command_timeout_ms * 1000) &&
-			wtc_stats != NULL)
+		if (push.batch.ncalls == 1)
 		{
-			pg_atomic_fetch_add_u64(&wtc_stats->rtt_sum_us,
-									(uint64) (wtc_now_us() - start));
-			pg_atomic_fetch_add_u64(&wtc_stats->rtt_count, 1);
+			/*
+			 * One call: send it now, and read its reply once the row locks
+			 * are released (release_callback), so that other transactions
+			 * waiting for our rows do not wait for Valkey too.
+			 */
+			push.start = start;
+			push.deadline = start + (int64_t) wtc_command_timeout_ms * 1000;
+			if (wtc_conn_send(&wtc_backend_conn, push.batch.out.data,
+							  push.batch.out.len, push.deadline) == 0)
+			{
+				push.awaiting = true;
+				return;
+			}
+			all_failed(&push);
 		}
+		else if (read_replies(&push, push.batch.out.data, push.batch.out.len,
+							  start + (int64_t) wtc_command_timeout_ms * 1000))
+			count_round_trip(start);
 	}
 	account(&push);
 }
@@ -446,6 +479,26 @@ end_of_xact(void)
 	wtc_changeset_reset();
 	wtc_config_end_xact();
 	wtc_progress_end();			/* a resync that failed: its row goes */
+}
+
+/*
+ * After the top transaction's locks are released at commit: read the
+ * replies of the call do_push sent, hand off what failed, and end the
+ * transaction's wt_cache state.  Must not ERROR; the buffers are still in
+ * TopTransactionContext (deleted after the resource owners).
+ */
+static void
+release_callback(ResourceReleasePhase phase, bool isCommit, bool isTopLevel,
+				 void *arg)
+{
+	if (!push.awaiting || phase != RESOURCE_RELEASE_AFTER_LOCKS ||
+		!isTopLevel)
+		return;
+	push.awaiting = false;
+	if (read_replies(&push, NULL, 0, push.deadline))
+		count_round_trip(push.start);
+	account(&push);
+	end_of_xact();
 }
 
 static void
@@ -463,7 +516,8 @@ xact_callback(XactEvent event, void *arg)
 				wtc_handoff_register_db(MyDatabaseId);
 			else if (wtc_queue_pending_wake)
 				wtc_handoff_wake(MyDatabaseId);
-			end_of_xact();
+			if (!push.awaiting)
+				end_of_xact();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (!wtc_changeset_empty())
@@ -524,6 +578,7 @@ wtc_commit_init(void)
 {
 	RegisterXactCallback(xact_callback, NULL);
 	RegisterSubXactCallback(subxact_callback, NULL);
+	RegisterResourceReleaseCallback(release_callback, NULL);
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = wtc_ProcessUtility;
 }

@@ -241,6 +241,13 @@ wtc_conn_exchange(WtcConn *conn, const char *out, size_t outlen,
 	size_t		rpos = 0;
 	int			got = 0;
 
+	/*
+	 * Right after sending a request its reply cannot be there yet: wait for
+	 * it (poll) before the first read, which saves a read that would find
+	 * nothing.  Replies of a request sent earlier may be there: read first.
+	 */
+	int			readable = (outlen == 0);
+
 	if (conn->ctx == NULL)
 	{
 		snprintf(conn->errbuf, sizeof(conn->errbuf), "not connected");
@@ -276,10 +283,15 @@ wtc_conn_exchange(WtcConn *conn, const char *out, size_t outlen,
 			}
 		}
 
-		/* Read what has arrived and parse every complete reply */
-		for (;;)
+		/*
+		 * Read what has arrived and parse every complete reply.  A read that
+		 * does not fill the room it was given has emptied the socket: parse
+		 * then, rather than pay another read to learn that nothing is left.
+		 */
+		while (readable)
 		{
 			ssize_t		n;
+			size_t		room;
 
 			if (conn->rcap - conn->rlen < 4096)
 			{
@@ -305,11 +317,13 @@ wtc_conn_exchange(WtcConn *conn, const char *out, size_t outlen,
 					conn->rcap = ncap;
 				}
 			}
-			n = recv(conn->fd, conn->rbuf + conn->rlen,
-					 conn->rcap - conn->rlen, 0);
+			room = conn->rcap - conn->rlen;
+			n = recv(conn->fd, conn->rbuf + conn->rlen, room, 0);
 			if (n > 0)
 			{
 				conn->rlen += (size_t) n;
+				if ((size_t) n < room)
+					break;
 				continue;
 			}
 			if (n < 0 && errno == EINTR)
@@ -376,6 +390,7 @@ wtc_conn_exchange(WtcConn *conn, const char *out, size_t outlen,
 					 strerror(errno));
 			return -1;
 		}
+		readable = 1;
 	}
 	conn->rlen = 0;
 	/* Give back the room a large reply took; keep the usual size */
