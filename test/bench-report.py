@@ -23,7 +23,7 @@ WTC_DEFAULTS = ("wtc", "wtc_unix")
 def short_label(label):
     """A variant's label on a few short lines, for the plot's x axis."""
     return (label.replace(" (no read-your-writes)", "").replace(", ", "\\n")
-            .replace(" + ", "\\n+ "))
+            .replace(" + ", "\\n+ ").replace("PL/pgSQL ", "PL/pgSQL\\n"))
 
 
 def read_legs(path):
