@@ -418,7 +418,6 @@ do_push(void)
 {
 	if (push.failed != NULL)
 	{
-		int64_t		start;
 		char		version[WTC_VERSION_LEN + 1];
 
 		/*
@@ -429,42 +428,35 @@ do_push(void)
 		wtc_batch_set_version(&push.batch, version);
 		if (wtc_test_push_delay_ms > 0)
 			pg_usleep((long) wtc_test_push_delay_ms * 1000L);
-		start = wtc_now_us();
-		if (push.async)
-		{
-			push.deadline = start + (int64_t) wtc_command_timeout_ms * 1000;
-			if (wtc_conn_send(&wtc_backend_conn, push.batch.out.data,
-							  push.batch.out.len, push.deadline) == 0)
-			{
-				/* The buffer is not needed any more: only the counts are */
-				inflight = push;
-				inflight.pending = true;
-				return;
-			}
-			all_failed(&push);
-			account(&push);
-			return;
-		}
-		if (push.batch.ncalls == 1)
+		push.start = wtc_now_us();
+		push.deadline = push.start + (int64_t) wtc_command_timeout_ms * 1000;
+		if (push.async || push.batch.ncalls == 1)
 		{
 			/*
-			 * One call: send it now, and read its reply once the row locks
-			 * are released (release_callback), so that other transactions
-			 * waiting for our rows do not wait for Valkey too.
+			 * Send now, read the replies later: asynchronously, at the
+			 * backend's next use of its connection (wtc_async_collect); or,
+			 * for a push of one call, once the row locks are released
+			 * (release_callback), so that other transactions waiting for
+			 * our rows do not wait for Valkey too.
 			 */
-			push.start = start;
-			push.deadline = start + (int64_t) wtc_command_timeout_ms * 1000;
 			if (wtc_conn_send(&wtc_backend_conn, push.batch.out.data,
 							  push.batch.out.len, push.deadline) == 0)
 			{
-				push.awaiting = true;
+				if (push.async)
+				{
+					/* The buffer is not needed any more: only the counts */
+					inflight = push;
+					inflight.pending = true;
+				}
+				else
+					push.awaiting = true;
 				return;
 			}
 			all_failed(&push);
 		}
 		else if (read_replies(&push, push.batch.out.data, push.batch.out.len,
-							  start + (int64_t) wtc_command_timeout_ms * 1000))
-			count_round_trip(start);
+							  push.deadline))
+			count_round_trip(push.start);
 	}
 	account(&push);
 }
