@@ -23,13 +23,7 @@ SELECT xacts_pushed > :pushed_before AS reply_counted FROM wt_cache.stats;
 \! $WTC_CLI RPUSH asy:2 not-ours > /dev/null
 INSERT INTO asy VALUES (2, 'refused'), (3, 'fine');
 SELECT wt_cache.cache_get('asy:3');
-DO $$
-BEGIN
-  FOR i IN 1..1000 LOOP
-    EXIT WHEN EXISTS (SELECT FROM wt_cache.retry_queue WHERE key = 'asy:2' AND state = 'dead');
-    PERFORM pg_sleep(0.02);
-  END LOOP;
-END $$;
+SELECT wait_for_dead('asy:2') AS parked_dead;
 SELECT key, state, last_error FROM wt_cache.retry_queue WHERE rel = 'asy'::regclass;
 \! $WTC_CLI DEL asy:2 > /dev/null
 SELECT wt_cache.replay_dead(id) FROM wt_cache.retry_queue WHERE key = 'asy:2';

@@ -6,13 +6,7 @@ SELECT wt_cache.attach('dk');
 \! $WTC_CLI RPUSH dk:1 not-ours > /dev/null
 INSERT INTO dk VALUES (1, 'row one'), (2, 'row two');
 SELECT wt_cache.cache_get('dk:2');
-DO $$
-BEGIN
-  FOR i IN 1..1000 LOOP
-    EXIT WHEN EXISTS (SELECT FROM wt_cache.retry_queue WHERE key = 'dk:1' AND state = 'dead');
-    PERFORM pg_sleep(0.02);
-  END LOOP;
-END $$;
+SELECT wait_for_dead('dk:1') AS parked_dead;
 SELECT key, state, attempts, last_error FROM wt_cache.retry_queue WHERE rel = 'dk'::regclass;
 SELECT wt_cache.cache_command('TYPE', 'dk:1') AS still_a_list;
 SELECT dead_entries FROM wt_cache.stats;
@@ -26,13 +20,7 @@ SELECT count(*) AS left_in_queue FROM wt_cache.retry_queue WHERE rel = 'dk'::reg
 -- took over the key: deleted it and its version key, made it a hash)
 \! $WTC_CLI DEL dk:2 {dk:2}:v > /dev/null; $WTC_CLI HSET dk:2 f x > /dev/null
 UPDATE dk SET v = 'two again' WHERE id = 2;
-DO $$
-BEGIN
-  FOR i IN 1..1000 LOOP
-    EXIT WHEN EXISTS (SELECT FROM wt_cache.retry_queue WHERE key = 'dk:2' AND state = 'dead');
-    PERFORM pg_sleep(0.02);
-  END LOOP;
-END $$;
+SELECT wait_for_dead('dk:2') AS parked_dead;
 SELECT key, state, last_error FROM wt_cache.retry_queue WHERE rel = 'dk'::regclass;
 SELECT wt_cache.purge_dead();
 SELECT count(*) AS left_in_queue FROM wt_cache.retry_queue WHERE rel = 'dk'::regclass;

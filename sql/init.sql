@@ -38,6 +38,19 @@ BEGIN
     END LOOP;
     RETURN got;
 END $$;
+CREATE FUNCTION wait_for_dead(k text, timeout_s float8 DEFAULT 20)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + timeout_s * interval '1 s';
+    dead boolean;
+BEGIN
+    LOOP
+        dead := EXISTS (SELECT FROM wt_cache.retry_queue WHERE key = k AND state = 'dead');
+        EXIT WHEN dead OR clock_timestamp() > deadline;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+    RETURN dead;
+END $$;
 CREATE FUNCTION wait_for_queue(timeout_s float8 DEFAULT 30)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
