@@ -138,13 +138,13 @@ class Report:
                  "-", f"{rtt:.1f} us", "-", " ".join(f"{x:.1f}" for x in rtts), "-", "-")
         for case, rows, title in (("lat_row", 1, "single-row UPDATE"),
                                   ("lat_tpcb", 3, "TPC-B transaction (3 attached rows)")):
+            target = 1.5 * rtt + 2 * rows
             for v in WTC_DEFAULTS:
                 if v not in self.values[case]:
                     continue
                 added = self.per_round(case, v, op="diff")
                 m = statistics.median(added)
-                target = 1.5 * rtt + 2 * rows
-                via = "" if v == "wtc" else ", unix socket"
+                via = self.label(v)[len(self.label("wtc")):]    # ", unix socket"
                 self.add(f"added commit latency, 1 client{via}: {title}",
                          f"{fmt(self.median(case, 'base'))} us", f"{fmt(self.median(case, v))} us",
                          f"**{m:+.1f} us = {m / rtt:+.2f} RTT**", " ".join(f"{x:+.0f}" for x in added),
