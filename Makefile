@@ -14,6 +14,7 @@ OBJS = \
 	src/changeset.o \
 	src/capture.o \
 	src/commit.o \
+	src/async.o \
 	src/attach.o \
 	src/inspect.o \
 	src/fence.o \

@@ -51,6 +51,19 @@ BEGIN
     END LOOP;
     RETURN dead;
 END $$;
+CREATE FUNCTION wait_for_stat(counter text, at_least bigint, timeout_s float8 DEFAULT 20)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + timeout_s * interval '1 s';
+    n bigint;
+BEGIN
+    LOOP
+        EXECUTE format('SELECT %I FROM wt_cache.stats', counter) INTO n;
+        EXIT WHEN n >= at_least OR clock_timestamp() > deadline;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+    RETURN n >= at_least;
+END $$;
 CREATE FUNCTION wait_for_queue(timeout_s float8 DEFAULT 30)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE

@@ -24,14 +24,13 @@
  * the transaction's memory lives until after that callback.  A push of
  * several calls reads its replies here, each extending the deadline.
  *
- * With wt_cache.async_push (off by default), COMMIT sends the bytes and
- * returns without reading the replies: they wait in the socket until the
- * backend next uses its connection (its next commit, resync, verify,
- * cache_get) or exits, and are read then (wtc_async_collect), against the
- * deadline the commit set.  Keys that failed are handed to the worker then.
- * The keys are copied at PRE_COMMIT for that purpose.  This trades read
- * your writes for latency; an idle backend's failed keys wait for it to do
- * something.
+ * With wt_cache.async_push (off by default), COMMIT copies the prebuilt
+ * bytes, versioned, and the keys into its database's push ring in shared
+ * memory (handoff.c) and returns: the worker sends what commits gathered
+ * there in one write, reads the replies and hands off the keys that failed
+ * (worker.c).  This trades read-your-writes for latency and for Valkey's
+ * and the backend's work per commit.  A push that does not fit in the ring
+ * is made by the backend, as without the setting.
  *
  * XACT_EVENT_PRE_PREPARE: a prepared transaction's changes cannot wait in
  * backend memory, so its keys are queued inside it: COMMIT PREPARED makes
@@ -82,9 +81,7 @@ typedef struct WtcPush
 	bool	   *failed;			/* per key, allocated at PRE_COMMIT */
 	int			nfailed;
 	char		firsterr[256];	/* first error, for the log */
-	/* wt_cache.async_push: keys copied in async_cxt, replies read later */
-	bool		async;
-	WtcHandoffKey *keys;
+	bool		async;			/* wt_cache.async_push: to the push ring */
 	int64_t		deadline;
 	/* sent at COMMIT, replies read once the locks are released */
 	bool		awaiting;
@@ -93,10 +90,6 @@ typedef struct WtcPush
 
 static WtcPush push;
 
-/* An asynchronous push sent, whose replies are not read yet */
-static WtcPush inflight;
-static MemoryContext async_cxt = NULL;
-static bool async_exit_registered = false;
 bool		wtc_async_push = false;
 
 /* Test-only: delay the push after the commit record (superuser only) */
@@ -136,46 +129,6 @@ queue_instead(void)
 	memset(&push, 0, sizeof(push));
 }
 
-static void
-async_exit(int code, Datum arg)
-{
-	wtc_async_collect();
-}
-
-/*
- * PRE_COMMIT of an asynchronous push: copy the keys (and the per-key
- * results) to memory that outlives the transaction, for the handoff of
- * those that fail, known only later.
- */
-static void
-prepare_async(int n)
-{
-	MemoryContext old;
-
-	if (async_cxt == NULL)
-		async_cxt = AllocSetContextCreate(TopMemoryContext, "wt_cache async push",
-										  ALLOCSET_DEFAULT_SIZES);
-	if (!async_exit_registered)
-	{
-		before_shmem_exit(async_exit, (Datum) 0);
-		async_exit_registered = true;
-	}
-	MemoryContextReset(async_cxt);
-	old = MemoryContextSwitchTo(async_cxt);
-	push.failed = palloc0(sizeof(bool) * n);
-	push.keys = palloc(sizeof(WtcHandoffKey) * n);
-	for (int i = 0; i < n; i++)
-	{
-		WtcHandoffKey k;
-
-		(void) wtc_queue_next_change(NULL, i, &k);
-		push.keys[i] = k;
-		push.keys[i].key = pnstrdup(k.key, k.keylen);
-	}
-	MemoryContextSwitchTo(old);
-	push.async = true;
-}
-
 /*
  * PRE_COMMIT: build the commands and open the connection, or queue.
  */
@@ -185,7 +138,6 @@ prepare_push(void)
 	int			n = wtc_changeset_count();
 	MemoryContext old;
 
-	wtc_async_collect();
 	memset(&push, 0, sizeof(push));
 	if (wtc_changeset_empty())
 		return;
@@ -199,7 +151,8 @@ prepare_push(void)
 			queue_instead();
 			return;
 		}
-		if (wtc_conn_ensure() != 0)
+		if ((wtc_async_push ? wtc_conn_ensure_unchecked() :
+			 wtc_conn_ensure()) != 0)
 		{
 			wtc_stats_push_failed(wtc_backend_conn.errbuf);
 			queue_instead();
@@ -229,8 +182,7 @@ prepare_push(void)
 	MemoryContextSwitchTo(old);
 	push.nkeys = n;
 	push.pending = true;
-	if (wtc_async_push && wtc_handoff_available())
-		prepare_async(n);
+	push.async = wtc_async_push && wtc_handoff_available();
 }
 
 /* Record each key's result.  Cannot fail. */
@@ -259,11 +211,6 @@ next_failed_key(void *arg, int i, WtcHandoffKey *k)
 
 	if (p->failed != NULL && !p->failed[i])
 		return false;
-	if (p->keys != NULL)
-	{
-		*k = p->keys[i];
-		return true;
-	}
 	return wtc_queue_next_change(NULL, i, k);
 }
 
@@ -381,23 +328,6 @@ read_replies(WtcPush *p, const char *out, size_t outlen, int64_t deadline)
 	return true;
 }
 
-/*
- * wtc_async_collect
- *		Read the replies of an asynchronous push, if one is in flight, until
- *		the deadline its commit set; count them and hand off the failed
- *		keys.  Before any other use of the backend's connection.  Cannot
- *		fail.
- */
-void
-wtc_async_collect(void)
-{
-	if (!inflight.pending)
-		return;
-	inflight.pending = false;
-	(void) read_replies(&inflight, NULL, 0, inflight.deadline);
-	account(&inflight);
-}
-
 /* The time from sending a push to its last reply, for wt_cache.stats */
 static void
 count_round_trip(int64_t start)
@@ -410,8 +340,8 @@ count_round_trip(int64_t start)
 }
 
 /*
- * COMMIT: send the commands and read the replies (or, asynchronously, only
- * send them).  Must not ERROR.
+ * COMMIT: send the commands and read the replies (or, asynchronously, hand
+ * them to the worker).  Must not ERROR.
  */
 static void
 do_push(void)
@@ -428,28 +358,25 @@ do_push(void)
 		wtc_batch_set_version(&push.batch, version);
 		if (wtc_test_push_delay_ms > 0)
 			pg_usleep((long) wtc_test_push_delay_ms * 1000L);
+		/* The worker sends it, counts it and hands off what fails */
+		if (push.async &&
+			wtc_handoff_push(push.batch.out.data, push.batch.out.len,
+							 push.batch.ncalls, push.batch.keys_per_call,
+							 push.nkeys, wtc_queue_next_change, NULL))
+			return;
 		push.start = wtc_now_us();
 		push.deadline = push.start + (int64_t) wtc_command_timeout_ms * 1000;
-		if (push.async || push.batch.ncalls == 1)
+		if (push.batch.ncalls == 1)
 		{
 			/*
-			 * Send now, read the replies later: asynchronously, at the
-			 * backend's next use of its connection (wtc_async_collect); or,
-			 * for a push of one call, once the row locks are released
+			 * Send now, read the replies once the row locks are released
 			 * (release_callback), so that other transactions waiting for
 			 * our rows do not wait for Valkey too.
 			 */
 			if (wtc_conn_send(&wtc_backend_conn, push.batch.out.data,
 							  push.batch.out.len, push.deadline) == 0)
 			{
-				if (push.async)
-				{
-					/* The buffer is not needed any more: only the counts */
-					inflight = push;
-					inflight.pending = true;
-				}
-				else
-					push.awaiting = true;
+				push.awaiting = true;
 				return;
 			}
 			all_failed(&push);

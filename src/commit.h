@@ -9,7 +9,6 @@
 #define WTC_COMMIT_H
 
 extern void wtc_commit_init(void);
-extern void wtc_async_collect(void);
 extern bool wtc_async_push;
 extern bool wtc_register_at_commit;
 extern int	wtc_log_interval_ms;

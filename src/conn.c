@@ -66,28 +66,46 @@ wtc_conn_open_loaded(WtcConn *conn)
 }
 
 /*
- * wtc_conn_ensure
+ * wtc_conn_ensure (below)
  *		Make sure the backend's connection is open, to the server the
  *		settings name, and not closed by the server while idle.  Returns 0,
  *		or -1 with wtc_backend_conn.errbuf set.  Never raises an ERROR; but
  *		connecting can take up to wt_cache.connect_timeout (plus name
  *		resolution), so it is only called before the commit record.
  */
-int
-wtc_conn_ensure(void)
+static int
+ensure(bool check_idle)
 {
 	WtcConn    *conn = &wtc_backend_conn;
 	char		target[sizeof(conn->target)];
 
-	/* Replies of an asynchronous push come first */
-	wtc_async_collect();
-
 	settings_target(target, sizeof(target));
 	if (wtc_conn_is_open(conn))
 	{
-		if (strcmp(target, conn->target) == 0 && wtc_conn_idle_ok(conn))
+		if (strcmp(target, conn->target) == 0 &&
+			(!check_idle || wtc_conn_idle_ok(conn)))
 			return 0;
 		wtc_conn_close(conn);
 	}
 	return wtc_conn_open_loaded(conn);
+}
+
+int
+wtc_conn_ensure(void)
+{
+	return ensure(true);
+}
+
+/*
+ * wtc_conn_ensure_unchecked
+ *		wtc_conn_ensure without the check (a poll) that the server has not
+ *		closed the connection while idle: for an asynchronous push, which
+ *		goes to the worker and uses this connection only if the worker's
+ *		ring is full.  A connection found closed then fails that push, and
+ *		its keys go to the retry path.
+ */
+int
+wtc_conn_ensure_unchecked(void)
+{
+	return ensure(false);
 }

@@ -17,8 +17,17 @@
  * (it copies entries out, stores them, and only then advances the tail), so
  * a worker that fails half-way loses nothing.
  *
- * NB: wtc_handoff_keys and wtc_handoff_wake run in the XACT_EVENT_COMMIT
- * callback: an LWLock, memcpy and SetLatch, nothing that can throw.
+ * Each slot has a second ring of the same size for asynchronous pushes
+ * (wt_cache.async_push): a committing backend copies the push's prebuilt
+ * script calls and its keys into it, and the worker sends what has gathered
+ * in one write and reads the replies (worker.c).  A backend wakes the worker
+ * only when the worker said it would sleep with the ring empty
+ * (push_waiting), so that under load the worker sends many commits' calls
+ * at a time, and neither it nor Valkey is woken for each commit.
+ *
+ * NB: wtc_handoff_keys, wtc_handoff_push and wtc_handoff_wake run in the
+ * XACT_EVENT_COMMIT callback: an LWLock, memcpy and SetLatch, nothing that
+ * can throw.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,11 +49,15 @@ typedef struct WtcDbSlot
 	int			worker_pid;		/* 0: no worker running */
 	Latch	   *worker_latch;
 	bool		unclean_handled;
+	bool		kicked;			/* woken for something else than pushes */
+	bool		push_waiting;	/* the worker sleeps until pushes come */
 	bool		resync_all;
 	int			nresync;
 	Oid			resync[WTC_RESYNC_SLOTS];
 	uint64		head;			/* bytes ever written to the ring */
 	uint64		tail;			/* bytes ever consumed */
+	uint64		push_head;		/* the same, of the push ring */
+	uint64		push_tail;
 } WtcDbSlot;
 
 typedef struct WtcHandoff
@@ -67,6 +80,16 @@ typedef struct WtcEntryHeader
 	uint32		keylen;
 } WtcEntryHeader;
 
+/* An asynchronous push: its calls, then nkeys WtcEntryHeader and key */
+typedef struct WtcPushHeader
+{
+	uint32		len;			/* the whole entry */
+	uint32		outlen;
+	int32		ncalls;
+	int32		nkeys;
+	int32		keys_per_call;
+} WtcPushHeader;
+
 int			wtc_max_databases = 8;
 int			wtc_handoff_kb = 1024;
 
@@ -84,14 +107,21 @@ header_size(void)
 static Size
 handoff_size(void)
 {
+	/* Two rings per database: keys, and asynchronous pushes */
 	return add_size(header_size(),
-					mul_size((Size) wtc_handoff_kb * 1024, wtc_max_databases));
+					mul_size((Size) wtc_handoff_kb * 1024 * 2, wtc_max_databases));
 }
 
 static char *
 ring_of(int slot)
 {
-	return (char *) handoff + header_size() + handoff->ring_size * slot;
+	return (char *) handoff + header_size() + handoff->ring_size * 2 * slot;
+}
+
+static char *
+push_ring_of(int slot)
+{
+	return ring_of(slot) + handoff->ring_size;
 }
 
 static void
@@ -141,9 +171,8 @@ wtc_handoff_available(void)
 
 /* Circular copies; pos is a monotonic byte counter */
 static void
-ring_write(int slot, uint64 pos, const void *src, Size n)
+ring_write(char *ring, uint64 pos, const void *src, Size n)
 {
-	char	   *ring = ring_of(slot);
 	Size		off = pos % handoff->ring_size;
 	Size		first = Min(n, handoff->ring_size - off);
 
@@ -153,9 +182,8 @@ ring_write(int slot, uint64 pos, const void *src, Size n)
 }
 
 static void
-ring_read(int slot, uint64 pos, void *dst, Size n)
+ring_read(const char *ring, uint64 pos, void *dst, Size n)
 {
-	char	   *ring = ring_of(slot);
 	Size		off = pos % handoff->ring_size;
 	Size		first = Min(n, handoff->ring_size - off);
 
@@ -240,13 +268,101 @@ wtc_handoff_keys(int n, WtcHandoffNext next, void *arg)
 			request_resync(s, k.relid);
 			continue;
 		}
-		ring_write(slot, s->head, &h, sizeof(h));
-		ring_write(slot, s->head + sizeof(h), k.key, k.keylen);
+		ring_write(ring_of(slot), s->head, &h, sizeof(h));
+		ring_write(ring_of(slot), s->head + sizeof(h), k.key, k.keylen);
 		s->head += h.len;
 		stored++;
 	}
 	LWLockRelease(handoff->lock);
 	return stored;
+}
+
+/*
+ * wtc_handoff_push
+ *		Hand an asynchronous push to the current database's worker: its
+ *		script calls out[0..outlen) (ncalls calls of up to keys_per_call
+ *		keys, the version set) and its nkeys keys, for those that fail.
+ *		Returns false, having stored nothing, if the push ring has no room or
+ *		the database no slot: then the caller pushes itself.  Does not throw.
+ */
+bool
+wtc_handoff_push(const char *out, Size outlen, int ncalls, int keys_per_call,
+				 int nkeys, WtcHandoffNext next, void *arg)
+{
+	WtcPushHeader ph;
+	Size		len = sizeof(ph) + outlen;
+	Latch	   *latch = NULL;
+	int			slot;
+	WtcDbSlot  *s;
+	char	   *ring;
+	uint64		pos;
+
+	if (handoff == NULL)
+		return false;
+	for (int i = 0; i < nkeys; i++)
+	{
+		WtcHandoffKey k;
+
+		if (next(arg, i, &k))
+			len += sizeof(WtcEntryHeader) + k.keylen;
+	}
+	/* One push may take a quarter of the ring: a bulk one is not held up */
+	if (len > handoff->ring_size / 4)
+		return false;
+	ph.len = (uint32) len;
+	ph.outlen = (uint32) outlen;
+	ph.ncalls = ncalls;
+	ph.nkeys = nkeys;
+	ph.keys_per_call = keys_per_call;
+
+	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
+	slot = find_slot(MyDatabaseId, true);
+	if (slot < 0)
+	{
+		LWLockRelease(handoff->lock);
+		return false;
+	}
+	s = &handoff->slots[slot];
+	if (handoff->ring_size - (s->push_head - s->push_tail) < len)
+	{
+		LWLockRelease(handoff->lock);
+		return false;
+	}
+	ring = push_ring_of(slot);
+	pos = s->push_head;
+	ring_write(ring, pos, &ph, sizeof(ph));
+	pos += sizeof(ph);
+	ring_write(ring, pos, out, outlen);
+	pos += outlen;
+	for (int i = 0; i < nkeys; i++)
+	{
+		WtcHandoffKey k;
+		WtcEntryHeader h;
+
+		if (!next(arg, i, &k))
+			continue;
+		h.len = sizeof(h) + k.keylen;
+		h.relid = k.relid;
+		h.key_offset = k.key_offset;
+		h.unused = 0;
+		h.keylen = k.keylen;
+		ring_write(ring, pos, &h, sizeof(h));
+		ring_write(ring, pos + sizeof(h), k.key, k.keylen);
+		pos += h.len;
+	}
+	Assert(pos - s->push_head == len);
+	s->push_head = pos;
+	if (s->worker_latch == NULL)
+		latch = handoff->launcher_latch;	/* it starts a worker */
+	else if (s->push_waiting)
+	{
+		s->push_waiting = false;
+		latch = s->worker_latch;
+	}
+	if (latch)
+		SetLatch(latch);
+	LWLockRelease(handoff->lock);
+	return true;
 }
 
 /*
@@ -258,10 +374,13 @@ wtc_handoff_wake_all(void)
 {
 	if (handoff == NULL)
 		return;
-	LWLockAcquire(handoff->lock, LW_SHARED);
+	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < wtc_max_databases; i++)
 		if (handoff->slots[i].worker_latch != NULL)
+		{
+			handoff->slots[i].kicked = true;
 			SetLatch(handoff->slots[i].worker_latch);
+		}
 	LWLockRelease(handoff->lock);
 }
 
@@ -278,10 +397,13 @@ wtc_handoff_wake(Oid dboid)
 
 	if (handoff == NULL)
 		return;
-	LWLockAcquire(handoff->lock, LW_SHARED);
+	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
 	slot = find_slot(dboid, false);
 	if (slot >= 0 && handoff->slots[slot].worker_latch != NULL)
+	{
+		handoff->slots[slot].kicked = true;
 		latch = handoff->slots[slot].worker_latch;
+	}
 	else
 		latch = handoff->launcher_latch;
 	if (latch)
@@ -371,7 +493,7 @@ wtc_handoff_peek(int slot, Size *len, uint64 *upto)
 		return NULL;
 	buf = palloc(*len);
 	/* Only this worker moves the tail; bytes before head stay put */
-	ring_read(slot, tail, buf, *len);
+	ring_read(ring_of(slot), tail, buf, *len);
 	return buf;
 }
 
@@ -394,6 +516,109 @@ wtc_handoff_entry(const char *buf, WtcHandoffKey *k)
 	k->keylen = h.keylen;
 	k->key = buf + sizeof(h);
 	return h.len;
+}
+
+/*
+ * wtc_handoff_push_peek
+ *		Copy out (palloc) whole push entries not yet consumed, at least one
+ *		and up to about max bytes; *upto is where to consume to once they
+ *		are sent or handed off.  NULL if there are none.
+ */
+char *
+wtc_handoff_push_peek(int slot, Size max, Size *len, uint64 *upto)
+{
+	WtcDbSlot  *s = &handoff->slots[slot];
+	const char *ring = push_ring_of(slot);
+	uint64		tail;
+	uint64		head;
+	uint64		end;
+	char	   *buf;
+
+	LWLockAcquire(handoff->lock, LW_SHARED);
+	tail = s->push_tail;
+	head = s->push_head;
+	LWLockRelease(handoff->lock);
+	/* Only this worker moves the tail; entries before head stay put */
+	end = tail;
+	while (end < head)
+	{
+		WtcPushHeader ph;
+
+		ring_read(ring, end, &ph, sizeof(ph));
+		if (end > tail && end - tail + ph.len > max)
+			break;
+		end += ph.len;
+	}
+	*len = end - tail;
+	*upto = end;
+	if (*len == 0)
+		return NULL;
+	buf = palloc(*len);
+	ring_read(ring, tail, buf, *len);
+	return buf;
+}
+
+void
+wtc_handoff_push_consume(int slot, uint64 upto)
+{
+	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
+	handoff->slots[slot].push_tail = upto;
+	LWLockRelease(handoff->lock);
+}
+
+/*
+ * wtc_handoff_push_entry
+ *		Parse the push entry at buf: *out its calls, *keys where its keys
+ *		begin (read them with wtc_handoff_entry).  Returns its length.
+ */
+Size
+wtc_handoff_push_entry(const char *buf, WtcPushEntry *e)
+{
+	WtcPushHeader ph;
+
+	memcpy(&ph, buf, sizeof(ph));
+	e->out = buf + sizeof(ph);
+	e->outlen = ph.outlen;
+	e->ncalls = ph.ncalls;
+	e->nkeys = ph.nkeys;
+	e->keys_per_call = ph.keys_per_call;
+	e->keys = buf + sizeof(ph) + ph.outlen;
+	return ph.len;
+}
+
+/*
+ * wtc_handoff_push_sleep
+ *		The worker is about to sleep: true if the push ring is empty, and
+ *		then the next push wakes it.  False if pushes are waiting.
+ */
+bool
+wtc_handoff_push_sleep(int slot)
+{
+	WtcDbSlot  *s = &handoff->slots[slot];
+	bool		empty;
+
+	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
+	empty = (s->push_head == s->push_tail);
+	s->push_waiting = empty;
+	LWLockRelease(handoff->lock);
+	return empty;
+}
+
+/*
+ * wtc_handoff_take_kick
+ *		True once after the worker was woken for something other than
+ *		pushes (wtc_handoff_wake, wtc_handoff_wake_all).
+ */
+bool
+wtc_handoff_take_kick(int slot)
+{
+	bool		r;
+
+	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
+	r = handoff->slots[slot].kicked;
+	handoff->slots[slot].kicked = false;
+	LWLockRelease(handoff->lock);
+	return r;
 }
 
 int
@@ -504,7 +729,8 @@ wtc_handoff_all_empty(void)
 		WtcDbSlot  *s = &handoff->slots[i];
 
 		if (s->dboid != InvalidOid &&
-			(s->head != s->tail || s->nresync > 0 || s->resync_all))
+			(s->head != s->tail || s->push_head != s->push_tail ||
+			 s->nresync > 0 || s->resync_all))
 			empty = false;
 	}
 	LWLockRelease(handoff->lock);

@@ -21,6 +21,17 @@ typedef struct WtcHandoffKey
 
 typedef bool (*WtcHandoffNext) (void *arg, int i, WtcHandoffKey *out);
 
+/* One asynchronous push, as the worker reads it back */
+typedef struct WtcPushEntry
+{
+	const char *out;			/* its script calls */
+	Size		outlen;
+	int			ncalls;
+	int			nkeys;
+	int			keys_per_call;
+	const char *keys;			/* nkeys entries for wtc_handoff_entry */
+} WtcPushEntry;
+
 extern int	wtc_max_databases;
 extern int	wtc_handoff_kb;
 
@@ -29,6 +40,9 @@ extern bool wtc_handoff_available(void);
 
 /* backends */
 extern int	wtc_handoff_keys(int n, WtcHandoffNext next, void *arg);
+extern bool wtc_handoff_push(const char *out, Size outlen, int ncalls,
+							 int keys_per_call, int nkeys,
+							 WtcHandoffNext next, void *arg);
 extern void wtc_handoff_wake(Oid dboid);
 extern void wtc_handoff_wake_all(void);
 extern void wtc_handoff_register_db(Oid dboid);
@@ -42,6 +56,11 @@ extern int	wtc_handoff_peek_resync(int slot, Oid *rels, int max, bool *all);
 extern void wtc_handoff_consume_resync(int slot, const Oid *rels, int n, bool all);
 extern bool wtc_handoff_take_unclean(int slot);
 extern Size wtc_handoff_entry(const char *buf, WtcHandoffKey *k);
+extern char *wtc_handoff_push_peek(int slot, Size max, Size *len, uint64 *upto);
+extern void wtc_handoff_push_consume(int slot, uint64 upto);
+extern Size wtc_handoff_push_entry(const char *buf, WtcPushEntry *e);
+extern bool wtc_handoff_push_sleep(int slot);
+extern bool wtc_handoff_take_kick(int slot);
 
 /* the launcher */
 extern void wtc_handoff_set_launcher(bool running);

@@ -168,7 +168,8 @@ wtc_conn_idle_ok(WtcConn *conn)
  * wtc_conn_send
  *		Send out[0..outlen) before deadline_us, and read nothing: the
  *		replies wait in the socket for a later wtc_conn_exchange with no
- *		output (wt_cache.async_push).  Returns 0, or -1 with conn->errbuf set
+ *		output (a push of one call, read after the row locks are released).
+ *		Returns 0, or -1 with conn->errbuf set
  *		(the caller must close the connection).
  */
 int

@@ -22,7 +22,10 @@
  * keys, and by its own timers (the next due retry, the next probe of a
  * Valkey that is down); it never polls in a tight loop.  Each pass: store
  * handed-off keys in wt_cache.retry_queue; reconnect and close the circuit
- * if Valkey answers; run a resync job; drain due keys in batches.  An
+ * if Valkey answers; send the asynchronous pushes (async.c); run a resync
+ * job; drain due keys in batches.  Woken only by asynchronous pushes, it
+ * sends them and sleeps again (no transaction); after sending some, it
+ * lets the next ones gather for WTC_ASYNC_GATHER_MS.  An
  * ERROR in a batch is retried entry by entry, and an entry that fails alone
  * is parked as dead: one bad entry never crash-loops the worker.  What it
  * does shows in pg_stat_activity (backend_type "wt_cache worker").
@@ -55,6 +58,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "async.h"
 #include "config.h"
 #include "epoch.h"
 #include "handoff.h"
@@ -65,6 +69,9 @@
 #include "wt_cache.h"
 
 #define RUNNING_FILE "wt_cache.running"
+
+/* After sending asynchronous pushes, gather the next ones this long */
+#define WTC_ASYNC_GATHER_MS 1
 
 int			wtc_launcher_naptime_s = 10;
 
@@ -442,6 +449,7 @@ wtc_worker_main(Datum arg)
 	Oid			dboid = DatumGetObjectId(arg);
 	static int	probe_ms = 200;
 	static int64 next_probe = 0;
+	static int64 next_pass = 0; /* when the next full pass is due */
 
 	pqsignal(SIGTERM, handle_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -484,16 +492,27 @@ wtc_worker_main(Datum arg)
 		volatile bool failed = false;
 		bool		more = false;
 		bool		conn_failed = false;
+		bool		handed_off = false;
+		bool		heavy;
 		int			result = 0;
+		int			pushes;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * Woken only by pushes, the worker sends them and sleeps again: the
+		 * rest of a pass (transactions, queries) runs when it was woken for
+		 * it, or when its timer is due.
+		 */
+		heavy = wtc_handoff_take_kick(my_slot) || wtc_now_us() >= next_pass;
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			wtc_conn_close(&worker_conn);	/* settings may name another server */
+			heavy = true;
 		}
-		if (!extension_present())
+		if (heavy && !extension_present())
 		{
 			cancel_before_shmem_exit(worker_exit, BoolGetDatum(false));
 			wtc_handoff_detach_worker(my_slot, true);
@@ -501,9 +520,12 @@ wtc_worker_main(Datum arg)
 		}
 
 		/* Make handed-off keys durable first */
-		pgstat_report_activity(STATE_RUNNING, "storing handed-off keys");
-		if (!store_handoffs())
-			failed = true;
+		if (heavy)
+		{
+			pgstat_report_activity(STATE_RUNNING, "storing handed-off keys");
+			if (!store_handoffs())
+				failed = true;
+		}
 		if (got_sigterm)
 			break;
 
@@ -527,12 +549,17 @@ wtc_worker_main(Datum arg)
 			}
 		}
 
+		/* Asynchronous pushes: sent, or their keys handed off */
+		pushes = wtc_async_send(&worker_conn, my_slot,
+								wtc_conn_is_open(&worker_conn) &&
+								!wtc_circuit_is_open() && wtc_epoch_known(),
+								&handed_off);
 		/*
 		 * NB: nothing is written before the launcher has checked the epoch:
 		 * it may have to be raised.
 		 */
-		if (wtc_conn_is_open(&worker_conn) && !wtc_circuit_is_open() &&
-			wtc_epoch_known())
+		if (heavy && wtc_conn_is_open(&worker_conn) &&
+			!wtc_circuit_is_open() && wtc_epoch_known())
 		{
 			pgstat_report_activity(STATE_RUNNING, "checking the epoch");
 			if (!guarded(sync_epoch, &result, &conn_failed))
@@ -577,35 +604,53 @@ wtc_worker_main(Datum arg)
 
 		if (got_sigterm)
 			break;
-		if (failed)
-			timeout_ms = 1000;	/* never spin on a failure */
-		else if (more)
-			timeout_ms = 0;
-		else if (!wtc_epoch_known())
-			timeout_ms = 1000;	/* woken when the launcher knows it */
-		else if (!wtc_conn_is_open(&worker_conn) || wtc_circuit_is_open())
+		if (heavy)
 		{
-			/* Until the next probe is due, not a whole interval from now */
-			timeout_ms = (int) Max(1, (next_probe - wtc_now_us()) / 1000);
-		}
-		else
-		{
-			pgstat_report_activity(STATE_RUNNING, "waiting for work");
-			PG_TRY();
+			if (failed)
+				timeout_ms = 1000;	/* never spin on a failure */
+			else if (more)
+				timeout_ms = 0;
+			else if (!wtc_epoch_known())
+				timeout_ms = 1000;	/* woken when the launcher knows it */
+			else if (!wtc_conn_is_open(&worker_conn) || wtc_circuit_is_open())
 			{
-				/* NB: at least a little: never spin on an entry that looks due */
-				timeout_ms = Max(wtc_retry_next_due_ms(10000), 20);
+				/* Until the next probe is due, not a whole interval from now */
+				timeout_ms = (int) Max(1, (next_probe - wtc_now_us()) / 1000);
 			}
-			PG_CATCH();
+			else
 			{
-				EmitErrorReport();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				timeout_ms = 1000;
+				pgstat_report_activity(STATE_RUNNING, "waiting for work");
+				PG_TRY();
+				{
+					/* NB: at least a little: never spin on an entry that looks due */
+					timeout_ms = Max(wtc_retry_next_due_ms(10000), 20);
+				}
+				PG_CATCH();
+				{
+					EmitErrorReport();
+					FlushErrorState();
+					AbortCurrentTransaction();
+					timeout_ms = 1000;
+				}
+				PG_END_TRY();
 			}
-			PG_END_TRY();
+			next_pass = wtc_now_us() + (int64) timeout_ms * 1000;
 		}
+		if (handed_off)
+			next_pass = 0;		/* store them at once */
 		pgstat_report_activity(STATE_IDLE, NULL);
+
+		/*
+		 * Sleep until the next pass is due.  After sending pushes, only a
+		 * little, without being woken by new ones, so that the commits of
+		 * that while go out together; with none waiting, until a commit
+		 * hands one over (wtc_handoff_push_sleep asks for that).
+		 */
+		timeout_ms = (int) Max(0, (next_pass - wtc_now_us() + 999) / 1000);
+		if (pushes > 0)
+			timeout_ms = Min(timeout_ms, WTC_ASYNC_GATHER_MS);
+		else if (timeout_ms > 0 && !wtc_handoff_push_sleep(my_slot))
+			timeout_ms = 0;
 		if (timeout_ms > 0)
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -614,7 +659,17 @@ wtc_worker_main(Datum arg)
 		}
 	}
 
-	/* Stopping: store what is still handed off, then go */
+	/* Stopping: send what pushes are waiting, store what is handed off */
+	for (int i = 0; i < 100; i++)
+	{
+		bool		handed_off = false;
+
+		if (wtc_async_send(&worker_conn, my_slot,
+						   wtc_conn_is_open(&worker_conn) &&
+						   !wtc_circuit_is_open() && wtc_epoch_known(),
+						   &handed_off) == 0)
+			break;
+	}
 	(void) store_handoffs();
 	proc_exit(0);
 }

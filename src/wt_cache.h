@@ -24,6 +24,7 @@ extern void wtc_guc_init(void);
 /* the backend's connection, in conn.c */
 extern WtcConn wtc_backend_conn;
 extern int	wtc_conn_ensure(void);
+extern int	wtc_conn_ensure_unchecked(void);
 extern int	wtc_conn_open_loaded(WtcConn *conn);
 
 /* module inits (commit.h has wtc_commit_init) */
