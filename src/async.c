@@ -52,6 +52,8 @@ typedef struct AsyncSend
 	int			cur;			/* the item of the reply being visited */
 } AsyncSend;
 
+int			wtc_async_push_delay_ms = 3;
+
 static MemoryContext async_cxt = NULL;
 static char firsterr[256];
 static TimestampTz last_log = 0;

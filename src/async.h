@@ -10,6 +10,8 @@
 
 #include "valkey.h"
 
+extern int	wtc_async_push_delay_ms;
+
 extern int	wtc_async_send(WtcConn *conn, int slot, bool can_send,
 						   bool *handed_off);
 

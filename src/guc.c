@@ -15,6 +15,7 @@
 
 #include "utils/guc.h"
 
+#include "async.h"
 #include "auth.h"
 #include "changeset.h"
 #include "commit.h"
@@ -178,13 +179,22 @@ wtc_guc_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("wt_cache.async_push",
-							 gettext_noop("COMMIT sends its changes to Valkey without waiting for the reply."),
-							 gettext_noop("Trades read-your-writes for latency: the reply is read when the backend next uses its connection, and keys that failed go to the retry path then."),
+							 gettext_noop("COMMIT hands its changes to the worker and does not wait for Valkey."),
+							 gettext_noop("Trades read-your-writes for latency and work: the worker sends the changes of many commits at a time, and keys that failed go to the retry path."),
 							 &wtc_async_push,
 							 false,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.async_push_delay",
+							gettext_noop("After sending asynchronous pushes, how long the worker lets the next ones gather."),
+							gettext_noop("Longer: fewer, larger writes to Valkey under load, and changes that reach the cache later.  0: send at once."),
+							&wtc_async_push_delay_ms,
+							3, 0, 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("wt_cache.check_interval",
 							gettext_noop("How often the launcher checks that Valkey still holds wt_cache's data."),

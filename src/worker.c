@@ -25,7 +25,7 @@
  * if Valkey answers; send the asynchronous pushes (async.c); run a resync
  * job; drain due keys in batches.  Woken only by asynchronous pushes, it
  * sends them and sleeps again (no transaction); after sending some, it
- * lets the next ones gather for WTC_ASYNC_GATHER_MS.  An
+ * lets the next ones gather for wt_cache.async_push_delay.  An
  * ERROR in a batch is retried entry by entry, and an entry that fails alone
  * is parked as dead: one bad entry never crash-loops the worker.  What it
  * does shows in pg_stat_activity (backend_type "wt_cache worker").
@@ -69,9 +69,6 @@
 #include "wt_cache.h"
 
 #define RUNNING_FILE "wt_cache.running"
-
-/* After sending asynchronous pushes, gather the next ones this long */
-#define WTC_ASYNC_GATHER_MS 1
 
 int			wtc_launcher_naptime_s = 10;
 
@@ -648,7 +645,7 @@ wtc_worker_main(Datum arg)
 		 */
 		timeout_ms = (int) Max(0, (next_pass - wtc_now_us() + 999) / 1000);
 		if (pushes > 0)
-			timeout_ms = Min(timeout_ms, WTC_ASYNC_GATHER_MS);
+			timeout_ms = Min(timeout_ms, wtc_async_push_delay_ms);
 		else if (timeout_ms > 0 && !wtc_handoff_push_sleep(my_slot))
 			timeout_ms = 0;
 		if (timeout_ms > 0)
