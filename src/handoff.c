@@ -43,6 +43,13 @@
 
 #define WTC_RESYNC_SLOTS 32
 
+/* A ring's positions: monotonic byte counters, taken modulo its size */
+typedef struct WtcRingPos
+{
+	uint64		head;			/* bytes ever written */
+	uint64		tail;			/* bytes ever consumed */
+} WtcRingPos;
+
 typedef struct WtcDbSlot
 {
 	Oid			dboid;			/* InvalidOid: slot free */
@@ -54,10 +61,8 @@ typedef struct WtcDbSlot
 	bool		resync_all;
 	int			nresync;
 	Oid			resync[WTC_RESYNC_SLOTS];
-	uint64		head;			/* bytes ever written to the ring */
-	uint64		tail;			/* bytes ever consumed */
-	uint64		push_head;		/* the same, of the push ring */
-	uint64		push_tail;
+	WtcRingPos	keys;			/* the key ring */
+	WtcRingPos	pushes;			/* the push ring */
 } WtcDbSlot;
 
 typedef struct WtcHandoff
@@ -71,6 +76,7 @@ typedef struct WtcHandoff
 	WtcDbSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 } WtcHandoff;
 
+/* Both kinds of entry start with their length (ring_peek reads it) */
 typedef struct WtcEntryHeader
 {
 	uint32		len;			/* header and key */
@@ -192,6 +198,81 @@ ring_read(const char *ring, uint64 pos, void *dst, Size n)
 		memcpy((char *) dst + first, ring, n - first);
 }
 
+/* Free bytes of a ring.  Lock held. */
+static Size
+ring_room(const WtcRingPos *r)
+{
+	return handoff->ring_size - (r->head - r->tail);
+}
+
+/* Write a key entry at pos; returns its length.  Lock held. */
+static Size
+ring_write_key(char *ring, uint64 pos, const WtcHandoffKey *k)
+{
+	WtcEntryHeader h;
+
+	h.len = sizeof(h) + k->keylen;
+	h.relid = k->relid;
+	h.key_offset = k->key_offset;
+	h.unused = 0;
+	h.keylen = k->keylen;
+	ring_write(ring, pos, &h, sizeof(h));
+	ring_write(ring, pos + sizeof(h), k->key, k->keylen);
+	return h.len;
+}
+
+/*
+ * Copy out (palloc) whole entries not yet consumed, at least one and up to
+ * about max bytes; *upto is where to consume to once they are stored.
+ * NULL if there are none.  Only the worker calls this and moves the tail:
+ * entries before the head it reads stay put.
+ */
+static char *
+ring_peek(const char *ring, WtcRingPos *r, Size max, Size *len, uint64 *upto)
+{
+	uint64		tail;
+	uint64		head;
+	uint64		end;
+	char	   *buf;
+
+	StaticAssertStmt(offsetof(WtcEntryHeader, len) == 0 &&
+					 offsetof(WtcPushHeader, len) == 0,
+					 "a ring entry starts with its length");
+	LWLockAcquire(handoff->lock, LW_SHARED);
+	tail = r->tail;
+	head = r->head;
+	LWLockRelease(handoff->lock);
+	end = head;
+	if (head - tail > max)
+	{
+		end = tail;
+		while (end < head)
+		{
+			uint32		elen;
+
+			ring_read(ring, end, &elen, sizeof(elen));
+			if (end > tail && end - tail + elen > max)
+				break;
+			end += elen;
+		}
+	}
+	*len = end - tail;
+	*upto = end;
+	if (*len == 0)
+		return NULL;
+	buf = palloc(*len);
+	ring_read(ring, tail, buf, *len);
+	return buf;
+}
+
+static void
+ring_consume(WtcRingPos *r, uint64 upto)
+{
+	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
+	r->tail = upto;
+	LWLockRelease(handoff->lock);
+}
+
 /* The slot of a database, or a new one; -1 if none is free.  Lock held. */
 static int
 find_slot(Oid dboid, bool claim)
@@ -254,23 +335,15 @@ wtc_handoff_keys(int n, WtcHandoffNext next, void *arg)
 	for (int i = 0; i < n; i++)
 	{
 		WtcHandoffKey k;
-		WtcEntryHeader h;
 
 		if (!next(arg, i, &k))
 			continue;
-		h.len = sizeof(h) + k.keylen;
-		h.relid = k.relid;
-		h.key_offset = k.key_offset;
-		h.unused = 0;
-		h.keylen = k.keylen;
-		if (handoff->ring_size - (s->head - s->tail) < h.len)
+		if (ring_room(&s->keys) < sizeof(WtcEntryHeader) + k.keylen)
 		{
 			request_resync(s, k.relid);
 			continue;
 		}
-		ring_write(ring_of(slot), s->head, &h, sizeof(h));
-		ring_write(ring_of(slot), s->head + sizeof(h), k.key, k.keylen);
-		s->head += h.len;
+		s->keys.head += ring_write_key(ring_of(slot), s->keys.head, &k);
 		stored++;
 	}
 	LWLockRelease(handoff->lock);
@@ -323,13 +396,13 @@ wtc_handoff_push(const char *out, Size outlen, int ncalls, int keys_per_call,
 		return false;
 	}
 	s = &handoff->slots[slot];
-	if (handoff->ring_size - (s->push_head - s->push_tail) < len)
+	if (ring_room(&s->pushes) < len)
 	{
 		LWLockRelease(handoff->lock);
 		return false;
 	}
 	ring = push_ring_of(slot);
-	pos = s->push_head;
+	pos = s->pushes.head;
 	ring_write(ring, pos, &ph, sizeof(ph));
 	pos += sizeof(ph);
 	ring_write(ring, pos, out, outlen);
@@ -337,21 +410,12 @@ wtc_handoff_push(const char *out, Size outlen, int ncalls, int keys_per_call,
 	for (int i = 0; i < nkeys; i++)
 	{
 		WtcHandoffKey k;
-		WtcEntryHeader h;
 
-		if (!next(arg, i, &k))
-			continue;
-		h.len = sizeof(h) + k.keylen;
-		h.relid = k.relid;
-		h.key_offset = k.key_offset;
-		h.unused = 0;
-		h.keylen = k.keylen;
-		ring_write(ring, pos, &h, sizeof(h));
-		ring_write(ring, pos + sizeof(h), k.key, k.keylen);
-		pos += h.len;
+		if (next(arg, i, &k))
+			pos += ring_write_key(ring, pos, &k);
 	}
-	Assert(pos - s->push_head == len);
-	s->push_head = pos;
+	Assert(pos - s->pushes.head == len);
+	s->pushes.head = pos;
 	if (s->worker_latch == NULL)
 		latch = handoff->launcher_latch;	/* it starts a worker */
 	else if (s->push_waiting)
@@ -478,31 +542,14 @@ wtc_handoff_detach_worker(int slot, bool release)
 char *
 wtc_handoff_peek(int slot, Size *len, uint64 *upto)
 {
-	WtcDbSlot  *s = &handoff->slots[slot];
-	uint64		tail;
-	uint64		head;
-	char	   *buf;
-
-	LWLockAcquire(handoff->lock, LW_SHARED);
-	tail = s->tail;
-	head = s->head;
-	LWLockRelease(handoff->lock);
-	*len = head - tail;
-	*upto = head;
-	if (*len == 0)
-		return NULL;
-	buf = palloc(*len);
-	/* Only this worker moves the tail; bytes before head stay put */
-	ring_read(ring_of(slot), tail, buf, *len);
-	return buf;
+	return ring_peek(ring_of(slot), &handoff->slots[slot].keys,
+					 handoff->ring_size, len, upto);
 }
 
 void
 wtc_handoff_consume(int slot, uint64 upto)
 {
-	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
-	handoff->slots[slot].tail = upto;
-	LWLockRelease(handoff->lock);
+	ring_consume(&handoff->slots[slot].keys, upto);
 }
 
 Size
@@ -527,43 +574,14 @@ wtc_handoff_entry(const char *buf, WtcHandoffKey *k)
 char *
 wtc_handoff_push_peek(int slot, Size max, Size *len, uint64 *upto)
 {
-	WtcDbSlot  *s = &handoff->slots[slot];
-	const char *ring = push_ring_of(slot);
-	uint64		tail;
-	uint64		head;
-	uint64		end;
-	char	   *buf;
-
-	LWLockAcquire(handoff->lock, LW_SHARED);
-	tail = s->push_tail;
-	head = s->push_head;
-	LWLockRelease(handoff->lock);
-	/* Only this worker moves the tail; entries before head stay put */
-	end = tail;
-	while (end < head)
-	{
-		WtcPushHeader ph;
-
-		ring_read(ring, end, &ph, sizeof(ph));
-		if (end > tail && end - tail + ph.len > max)
-			break;
-		end += ph.len;
-	}
-	*len = end - tail;
-	*upto = end;
-	if (*len == 0)
-		return NULL;
-	buf = palloc(*len);
-	ring_read(ring, tail, buf, *len);
-	return buf;
+	return ring_peek(push_ring_of(slot), &handoff->slots[slot].pushes,
+					 max, len, upto);
 }
 
 void
 wtc_handoff_push_consume(int slot, uint64 upto)
 {
-	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
-	handoff->slots[slot].push_tail = upto;
-	LWLockRelease(handoff->lock);
+	ring_consume(&handoff->slots[slot].pushes, upto);
 }
 
 /*
@@ -598,7 +616,7 @@ wtc_handoff_push_sleep(int slot)
 	bool		empty;
 
 	LWLockAcquire(handoff->lock, LW_EXCLUSIVE);
-	empty = (s->push_head == s->push_tail);
+	empty = (s->pushes.head == s->pushes.tail);
 	s->push_waiting = empty;
 	LWLockRelease(handoff->lock);
 	return empty;
@@ -729,7 +747,7 @@ wtc_handoff_all_empty(void)
 		WtcDbSlot  *s = &handoff->slots[i];
 
 		if (s->dboid != InvalidOid &&
-			(s->head != s->tail || s->push_head != s->push_tail ||
+			(s->keys.head != s->keys.tail || s->pushes.head != s->pushes.tail ||
 			 s->nresync > 0 || s->resync_all))
 			empty = false;
 	}

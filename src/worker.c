@@ -380,6 +380,17 @@ guarded(int (*fn) (WtcConn *, bool *), int *result, bool *conn_failed)
 	return ok;
 }
 
+/*
+ * May the worker write to Valkey now?  Connected, the circuit closed, and
+ * the epoch checked by the launcher (it may have to be raised first).
+ */
+static bool
+can_write(void)
+{
+	return wtc_conn_is_open(&worker_conn) && !wtc_circuit_is_open() &&
+		wtc_epoch_known();
+}
+
 static int	single_limit = 0;
 
 /*
@@ -547,16 +558,9 @@ wtc_worker_main(Datum arg)
 		}
 
 		/* Asynchronous pushes: sent, or their keys handed off */
-		pushes = wtc_async_send(&worker_conn, my_slot,
-								wtc_conn_is_open(&worker_conn) &&
-								!wtc_circuit_is_open() && wtc_epoch_known(),
+		pushes = wtc_async_send(&worker_conn, my_slot, can_write(),
 								&handed_off);
-		/*
-		 * NB: nothing is written before the launcher has checked the epoch:
-		 * it may have to be raised.
-		 */
-		if (heavy && wtc_conn_is_open(&worker_conn) &&
-			!wtc_circuit_is_open() && wtc_epoch_known())
+		if (heavy && can_write())
 		{
 			pgstat_report_activity(STATE_RUNNING, "checking the epoch");
 			if (!guarded(sync_epoch, &result, &conn_failed))
@@ -661,9 +665,7 @@ wtc_worker_main(Datum arg)
 	{
 		bool		handed_off = false;
 
-		if (wtc_async_send(&worker_conn, my_slot,
-						   wtc_conn_is_open(&worker_conn) &&
-						   !wtc_circuit_is_open() && wtc_epoch_known(),
+		if (wtc_async_send(&worker_conn, my_slot, can_write(),
 						   &handed_off) == 0)
 			break;
 	}
