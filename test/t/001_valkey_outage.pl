@@ -12,12 +12,7 @@ use WtcTest;
 
 my $valkey = wtc_valkey(persistent => 1);
 my $node = wtc_node('outage', $valkey, "wt_cache.command_timeout = 200\n");
-$node->safe_psql('postgres', q{
-CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL, touched timestamptz);
-INSERT INTO acct SELECT g, 0, now() FROM generate_series(1, 500) g;
-SELECT wt_cache.attach('acct');
-UPDATE acct SET touched = now();
-});
+wtc_acct_table($node, 500);
 is(wtc_converged($node, 'postgres', 'acct'), 'ok', 'cache filled before the outage');
 
 # A write load of 4 clients for 12 seconds.  Each client has its own rows:
@@ -27,14 +22,7 @@ my ($out, $err);
 my $load = wtc_acct_load($node, 125, 12, \$out, \$err);
 
 sleep 2;
-$valkey->freeze;
-note 'valkey frozen';
-sleep 2;
-$valkey->kill9;
-note 'valkey killed';
-sleep 3;
-$valkey->start;
-note 'valkey back';
+$valkey->outage;
 
 my $finished = $load->finish;
 ok($finished, 'pgbench exited 0')

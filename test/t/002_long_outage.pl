@@ -30,11 +30,8 @@ wt_cache.connect_timeout = $connect_timeout_ms
 });
 
 # acct: the load's rows, 250 per client.  wide: the bulk update's rows.
+wtc_acct_table($node, 1000);
 $node->safe_psql('postgres', qq{
-CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL, touched timestamptz);
-INSERT INTO acct SELECT g, 0, now() FROM generate_series(1, 1000) g;
-SELECT wt_cache.attach('acct');
-UPDATE acct SET touched = now();
 CREATE TABLE wide (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
 INSERT INTO wide SELECT g, 0, repeat(md5(g::text), 6) FROM generate_series(1, $wide_rows) g;
 SELECT wt_cache.attach('wide');

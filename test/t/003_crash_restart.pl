@@ -28,12 +28,7 @@ wt_cache.command_timeout = 300
 wt_cache.connect_timeout = 300
 wt_cache.launcher_naptime = 1
 });
-$node->safe_psql('postgres', q{
-CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL, touched timestamptz);
-INSERT INTO acct SELECT g, 0, now() FROM generate_series(1, 500) g;
-SELECT wt_cache.attach('acct');
-UPDATE acct SET touched = now();
-});
+wtc_acct_table($node, 500);
 is(wtc_converged($node, 'postgres', 'acct'), 'ok', 'cache filled');
 
 my $worker_sql = q{SELECT pid FROM pg_stat_activity

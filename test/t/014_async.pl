@@ -21,12 +21,7 @@ wt_cache.command_timeout = 200
 wt_cache.async_push = on
 wt_cache.launcher_naptime = 1
 });
-$node->safe_psql('postgres', q{
-CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL, touched timestamptz);
-INSERT INTO acct SELECT g, 0, now() FROM generate_series(1, 500) g;
-SELECT wt_cache.attach('acct');
-UPDATE acct SET touched = now();
-});
+wtc_acct_table($node, 500);
 is(wtc_converged($node, 'postgres', 'acct'), 'ok', 'cache filled');
 
 # ---------- (a) an outage under a load of asynchronous commits ----------
@@ -35,14 +30,7 @@ my $pushed0 = $node->safe_psql('postgres', 'SELECT xacts_pushed FROM wt_cache.st
 my ($out, $err);
 my $load = wtc_acct_load($node, 125, 12, \$out, \$err);
 sleep 2;
-$valkey->freeze;
-note 'valkey frozen';
-sleep 2;
-$valkey->kill9;
-note 'valkey killed';
-sleep 3;
-$valkey->start;
-note 'valkey back';
+$valkey->outage;
 
 ok($load->finish, 'pgbench exited 0')
   or diag('pgbench: exit ' . ($load->full_result // 'undef') . "\n$out\n$err");

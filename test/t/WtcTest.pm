@@ -15,8 +15,8 @@ use Test::More;
 use POSIX ();
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(wtc_valkey wtc_node wtc_wait wtc_converged wtc_acct_load
-  wtc_cpu_seconds);
+our @EXPORT = qw(wtc_valkey wtc_node wtc_wait wtc_converged wtc_acct_table
+  wtc_acct_load wtc_cpu_seconds);
 
 # ---------- Valkey ----------
 
@@ -87,6 +87,21 @@ sub kill9
 	unlink "$self->{dir}/valkey.pid";
 }
 
+# An outage: frozen for 2 s (commands time out), then killed, and started
+# again 3 s later (with its data, if persistent)
+sub outage
+{
+	my ($self) = @_;
+	$self->freeze;
+	Test::More::note('valkey frozen');
+	sleep 2;
+	$self->kill9;
+	Test::More::note('valkey killed');
+	sleep 3;
+	$self->start;
+	Test::More::note('valkey back');
+}
+
 sub DESTROY
 {
 	my ($self) = @_;
@@ -119,6 +134,19 @@ fsync = off
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION wt_cache');
 	return $node;
+}
+
+# Table acct, the one wtc_acct_load writes: $rows rows, attached, then each
+# updated once (so that every key is written at commit)
+sub wtc_acct_table
+{
+	my ($node, $rows) = @_;
+	$node->safe_psql('postgres', qq{
+CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL, touched timestamptz);
+INSERT INTO acct SELECT g, 0, now() FROM generate_series(1, $rows) g;
+SELECT wt_cache.attach('acct');
+UPDATE acct SET touched = now();
+});
 }
 
 # Start a write load in the background: pgbench, 4 clients for $seconds,
