@@ -5,8 +5,9 @@
  *
  * XACT_EVENT_PRE_COMMIT: the transaction can still fail, so everything that
  * can raise an ERROR happens here.  Either the commands are encoded into
- * one buffer and the connection is opened (and its script loaded), or, when
- * the push cannot happen at commit, the keys are queued in
+ * one buffer (for a push of several script calls, buffers are only sized
+ * for its largest call) and the connection is opened (and its script
+ * loaded), or, when the push cannot happen at commit, the keys are queued in
  * wt_cache.retry_queue inside this very transaction (queue.c): the circuit
  * is open, Valkey cannot be reached, or the transaction outgrew
  * wt_cache.max_changes.  Queued keys commit or roll back with the data.
@@ -17,6 +18,9 @@
  * (wt_cache.command_timeout).  COMMIT returns to the client only after
  * that, which is what makes the cache read-your-writes.  Keys that could not
  * be written are handed to the worker through shared memory (handoff.c).
+ * A push of several calls is built here call by call into the buffers
+ * sized at PRE_COMMIT, each call sent as soon as it is built, so that
+ * Valkey runs one while the backend builds the next (stream_push).
  * A push of one script call (up to wt_cache.keys_per_call keys: nearly
  * every transaction) is sent here, and its reply read in the resource
  * owner callback after the locks are released (release_callback), so that
@@ -82,6 +86,7 @@ typedef struct WtcPush
 	int			nfailed;
 	char		firsterr[256];	/* first error, for the log */
 	bool		async;			/* wt_cache.async_push: to the push ring */
+	bool		streamed;		/* several calls, built and sent at COMMIT */
 	int64_t		deadline;
 	/* sent at COMMIT, replies read once the locks are released */
 	bool		awaiting;
@@ -170,19 +175,42 @@ prepare_push(void)
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	wtc_batch_init(&push.batch, wtc_backend_conn.script_sha);
-	for (int i = 0; i < n; i++)
+	push.async = wtc_async_push && wtc_handoff_available();
+	if (n > push.batch.keys_per_call && !push.async)
 	{
-		const WtcChange *ch = wtc_changeset_get(i);
+		/* Several calls: size the buffers for the largest, build at COMMIT */
+		Size		call = 0;
+		Size		max_call = 0;
 
-		wtc_batch_add(&push.batch, ch->key, ch->keylen, ch->value,
-					  ch->vallen, ch->ttl);
+		for (int i = 0; i < n; i++)
+		{
+			const WtcChange *ch = wtc_changeset_get(i);
+
+			call += wtc_batch_item_bound(ch->keylen, ch->vallen);
+			if ((i + 1) % push.batch.keys_per_call == 0 || i == n - 1)
+			{
+				max_call = Max(max_call, call);
+				call = 0;
+			}
+		}
+		wtc_batch_stream_reserve(&push.batch, max_call);
+		push.streamed = true;
 	}
-	wtc_batch_finish(&push.batch);
+	else
+	{
+		for (int i = 0; i < n; i++)
+		{
+			const WtcChange *ch = wtc_changeset_get(i);
+
+			wtc_batch_add(&push.batch, ch->key, ch->keylen, ch->value,
+						  ch->vallen, ch->ttl);
+		}
+		wtc_batch_finish(&push.batch);
+	}
 	push.failed = palloc0(sizeof(bool) * n);
 	MemoryContextSwitchTo(old);
 	push.nkeys = n;
 	push.pending = true;
-	push.async = wtc_async_push && wtc_handoff_available();
 }
 
 /* Record each key's result.  Cannot fail. */
@@ -340,6 +368,49 @@ count_round_trip(int64_t start)
 }
 
 /*
+ * A streamed push (several calls): build each call into the buffers sized
+ * at PRE_COMMIT and send it, so that Valkey runs one call while the next is
+ * built, then read the replies.  Each send may take wt_cache.command_timeout
+ * (a Valkey that reads slowly but steadily is waited for).  Returns true if
+ * every reply came.  Cannot fail: nothing here allocates.
+ */
+static bool
+stream_push(WtcPush *p, const char *version)
+{
+	WtcWriteBatch *b = &p->batch;
+	int64_t		timeout = (int64_t) wtc_command_timeout_ms * 1000;
+
+	for (int i = 0; i < p->nkeys; i++)
+	{
+		const WtcChange *ch = wtc_changeset_get(i);
+		int			ncalls = b->ncalls;
+
+		if (!wtc_batch_stream_room(b, ch->keylen, ch->vallen))
+		{
+			/* Cannot happen: PRE_COMMIT sized the buffers for every call */
+			snprintf(wtc_backend_conn.errbuf, sizeof(wtc_backend_conn.errbuf),
+					 "internal error: push buffer too small");
+			all_failed(p);
+			return false;
+		}
+		wtc_batch_add(b, ch->key, ch->keylen, ch->value, ch->vallen, ch->ttl);
+		if (i == p->nkeys - 1)
+			wtc_batch_stream_flush(b);
+		if (b->ncalls == ncalls)
+			continue;
+		wtc_batch_set_version(b, version);
+		if (wtc_conn_send(&wtc_backend_conn, b->out.data, b->out.len,
+						  wtc_now_us() + timeout) != 0)
+		{
+			all_failed(p);
+			return false;
+		}
+		wtc_batch_stream_next(b);
+	}
+	return read_replies(p, NULL, 0, wtc_now_us() + timeout);
+}
+
+/*
  * COMMIT: send the commands and read the replies (or, asynchronously, hand
  * them to the worker).  Must not ERROR.
  */
@@ -355,9 +426,17 @@ do_push(void)
 		 * that change one row, the later one's commit record is later.
 		 */
 		wtc_format_version(version, XactLastCommitEnd);
-		wtc_batch_set_version(&push.batch, version);
 		if (wtc_test_push_delay_ms > 0)
 			pg_usleep((long) wtc_test_push_delay_ms * 1000L);
+		if (push.streamed)
+		{
+			push.start = wtc_now_us();
+			if (stream_push(&push, version))
+				count_round_trip(push.start);
+			account(&push);
+			return;
+		}
+		wtc_batch_set_version(&push.batch, version);
 		/* The worker sends it, counts it and hands off what fails */
 		if (push.async &&
 			wtc_handoff_push(push.batch.out.data, push.batch.out.len,

@@ -16,13 +16,16 @@
  * commit record, and its SHA1 kept with the connection.
  *
  * NB: wtc_batch_reply runs in the XACT_EVENT_COMMIT callback: it must not
- * raise an ERROR or allocate.
+ * raise an ERROR or allocate.  So does wtc_batch_add for a streamed batch
+ * (below), only after wtc_batch_stream_room said the key fits: then its
+ * appends find the room they need and never enlarge a buffer.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "epoch.h"
 #include "fence.h"
@@ -34,10 +37,10 @@ bool		wtc_test_fencing = true;
 /*
  * Versioned writes (newer never loses to older).  Each call carries one
  * version, ARGV[1]: 20 characters, the epoch (4 hex digits) and an LSN (16
- * hex digits), so that versions compare as strings.  Key i is KEYS[2i-1],
- * its version key KEYS[2i] = "{<key>}:v" (the braces put both in the same
- * cluster hash slot); ARGV[2i] is the operation ("S", "S<ttl seconds>", or
- * "D<tombstone ms>") and ARGV[2i+1] the value.  A write is applied only if
+ * hex digits), so that versions compare as strings.  Of n keys, key i is
+ * KEYS[i] and its version key KEYS[n+i] = "{<key>}:v" (the braces put both
+ * in the same cluster hash slot); ARGV[2i] is the operation ("S",
+ * "S<ttl seconds>", or "D<tombstone ms>") and ARGV[2i+1] the value.  A write is applied only if
  * its version is newer than the version key's; a delete leaves the version
  * behind for a while (a tombstone), so a late older write cannot bring the
  * row back.  The key's type is checked (a key holding a list or hash is
@@ -51,7 +54,8 @@ bool		wtc_test_fencing = true;
  *
  * Cost: Valkey's time per key is mostly the script's calls into the
  * server (each one looks up a command and its keys), so the script makes
- * as few as it can: one MGET reads every version (per 1,000 keys), and
+ * as few as it can: one MGET reads every version (per 1,000 keys; the
+ * version keys come last in KEYS so that it takes them as they are), and
  * the plain writes (no expiry) go out in one MSET of keys and versions
  * (per 1,000 keys).  Only keys with no version yet cost a TYPE each (of the
  * key and of its version key, since MGET cannot tell a missing key from
@@ -63,24 +67,26 @@ static const char apply_script[] =
 "local ver = ARGV[1]\n"
 "local fenced = string.sub(ver, 1, 1) ~= 'U'\n"
 "local n = #KEYS / 2\n"
-"local res, cur, sets = {}, {}, {}\n"
+"local res, sets, ns = {}, {}, 0\n"
+"local cur = {}\n"
 "local function flush()\n"
-"  if #sets > 0 then redis.call('MSET', unpack(sets)) sets = {} end\n"
+"  if ns > 0 then redis.call('MSET', unpack(sets, 1, ns)) ns = 0 end\n"
 "end\n"
 "if fenced then\n"
-"  local vkeys = {}\n"
-"  for i = 1, n do vkeys[i] = KEYS[2 * i] end\n"
-"  for a = 1, n, 1000 do\n"
-"    local got = redis.call('MGET', unpack(vkeys, a, math.min(n, a + 999)))\n"
-"    for j = 1, #got do cur[a + j - 1] = got[j] end\n"
+"  if n <= 1000 then\n"
+"    cur = redis.call('MGET', unpack(KEYS, n + 1, 2 * n))\n"
+"  else\n"
+"    for a = 1, n, 1000 do\n"
+"      local got = redis.call('MGET', unpack(KEYS, n + a, n + math.min(n, a + 999)))\n"
+"      for j = 1, #got do cur[a + j - 1] = got[j] end\n"
+"    end\n"
 "  end\n"
 "end\n"
 "for i = 1, n do\n"
-"  local k, v = KEYS[2 * i - 1], KEYS[2 * i]\n"
+"  local k, v = KEYS[i], KEYS[n + i]\n"
 "  local op, c = ARGV[2 * i], cur[i]\n"
 "  local bad = nil\n"
 "  if not c then\n"
-"    -- no version yet: the key may be someone else's; look at its type\n"
 "    local t = redis.call('TYPE', k)['ok']\n"
 "    if t ~= 'string' and t ~= 'none' then\n"
 "      bad = 'key holds a ' .. t\n"
@@ -94,13 +100,16 @@ static const char apply_script[] =
 "  elseif c and c > ver then\n"
 "    res[i] = 2\n"
 "  elseif op == 'S' then\n"
-"    sets[#sets + 1] = k\n"
-"    sets[#sets + 1] = ARGV[2 * i + 1]\n"
+"    sets[ns + 1] = k\n"
+"    sets[ns + 2] = ARGV[2 * i + 1]\n"
 "    if fenced then\n"
-"      sets[#sets + 1] = v\n"
-"      sets[#sets + 1] = ver\n"
+"      sets[ns + 3] = v\n"
+"      sets[ns + 4] = ver\n"
+"      ns = ns + 4\n"
+"    else\n"
+"      ns = ns + 2\n"
 "    end\n"
-"    if #sets >= 4000 then flush() end\n"
+"    if ns >= 4000 then flush() end\n"
 "    res[i] = 1\n"
 "  elseif string.sub(op, 1, 1) == 'D' then\n"
 "    flush()\n"
@@ -117,12 +126,40 @@ static const char apply_script[] =
 "flush()\n"
 "return res\n";
 
-static void
+/*
+ * Append "$<len>\r\n" and, unless s is NULL, the bytes and "\r\n".  By
+ * hand rather than with appendStringInfo: this runs for every key and
+ * value of a push, and a printf per item cost more than the copy.
+ */
+static inline void
+append_len(StringInfo buf, char type, size_t len)
+{
+	char	   *p;
+
+	enlargeStringInfo(buf, 24);
+	p = buf->data + buf->len;
+	*p++ = type;
+	p += pg_ulltoa_n((uint64) len, p);
+	*p++ = '\r';
+	*p++ = '\n';
+	*p = '\0';
+	buf->len = p - buf->data;
+}
+
+static inline void
 append_bulk(StringInfo buf, const char *s, size_t len)
 {
-	appendStringInfo(buf, "$%zu\r\n", len);
-	appendBinaryStringInfo(buf, s, len);
-	appendBinaryStringInfo(buf, "\r\n", 2);
+	char	   *p;
+
+	append_len(buf, '$', len);
+	enlargeStringInfo(buf, len + 2);
+	p = buf->data + buf->len;
+	memcpy(p, s, len);
+	p += len;
+	*p++ = '\r';
+	*p++ = '\n';
+	*p = '\0';
+	buf->len = p - buf->data;
 }
 
 void
@@ -131,6 +168,7 @@ wtc_batch_init(WtcWriteBatch *b, const char *sha)
 	memset(b, 0, sizeof(*b));
 	initStringInfo(&b->out);
 	initStringInfo(&b->keys);
+	initStringInfo(&b->vkeys);
 	initStringInfo(&b->args);
 	b->sha = sha;
 	b->keys_per_call = wtc_keys_per_call;
@@ -150,13 +188,15 @@ finish_call(WtcWriteBatch *b)
 
 	if (b->call_keys == 0)
 		return;
-	appendStringInfo(&b->out, "*%d\r\n", 4 + 4 * b->call_keys);
+	enlargeStringInfo(&b->out, 128 + b->keys.len + b->vkeys.len + b->args.len);
+	append_len(&b->out, '*', 4 + 4 * b->call_keys);
 	append_bulk(&b->out, "EVALSHA", 7);
 	append_bulk(&b->out, b->sha, strlen(b->sha));
 	numlen = pg_ltoa(2 * b->call_keys, num);
 	append_bulk(&b->out, num, numlen);
 	appendBinaryStringInfo(&b->out, b->keys.data, b->keys.len);
-	appendStringInfo(&b->out, "$%d\r\n", WTC_VERSION_LEN);
+	appendBinaryStringInfo(&b->out, b->vkeys.data, b->vkeys.len);
+	append_len(&b->out, '$', WTC_VERSION_LEN);
 	if (b->nversions == b->maxversions)
 	{
 		b->maxversions = Max(8, b->maxversions * 2);
@@ -169,6 +209,7 @@ finish_call(WtcWriteBatch *b)
 	appendBinaryStringInfo(&b->out, "\r\n", 2);
 	appendBinaryStringInfo(&b->out, b->args.data, b->args.len);
 	resetStringInfo(&b->keys);
+	resetStringInfo(&b->vkeys);
 	resetStringInfo(&b->args);
 	b->call_keys = 0;
 	b->ncalls++;
@@ -188,9 +229,10 @@ wtc_batch_add(WtcWriteBatch *b, const char *key, size_t keylen,
 
 	/* The key, and its version key "{key}:v" in the same hash slot */
 	append_bulk(&b->keys, key, keylen);
-	appendStringInfo(&b->keys, "$%zu\r\n{", keylen + 4);
-	appendBinaryStringInfo(&b->keys, key, keylen);
-	appendBinaryStringInfo(&b->keys, "}:v\r\n", 5);
+	append_len(&b->vkeys, '$', keylen + 4);
+	appendStringInfoChar(&b->vkeys, '{');
+	appendBinaryStringInfo(&b->vkeys, key, keylen);
+	appendBinaryStringInfo(&b->vkeys, "}:v\r\n", 5);
 	if (value == NULL)
 	{
 		op[0] = 'D';
@@ -217,8 +259,74 @@ wtc_batch_finish(WtcWriteBatch *b)
 {
 	finish_call(b);
 	pfree(b->keys.data);
+	pfree(b->vkeys.data);
 	pfree(b->args.data);
-	b->keys.data = b->args.data = NULL;
+	b->keys.data = b->vkeys.data = b->args.data = NULL;
+}
+
+/*
+ * Streamed batches.  A push of several calls is not built before the commit
+ * record: building it there meant a copy of every key and row in fresh
+ * memory (which the kernel maps page by page) that Valkey could only start
+ * on after the commit.  Instead, before the commit record, the buffers are
+ * sized for its largest call (wtc_batch_stream_reserve, with
+ * wtc_batch_item_bound per key), and at COMMIT each call is built into them
+ * and sent while Valkey runs the one before: adding keys, then
+ * wtc_batch_stream_next once a call is finished and sent.  Nothing then
+ * allocates: wtc_batch_stream_room says whether a key still fits.
+ */
+
+/*
+ * Upper bound of what one key adds to keys, vkeys and args together (so to
+ * out too), with the room each append asks for beyond what it writes: the
+ * key with its length (keylen + 23), the version key (keylen + 27), the op
+ * (up to 37) and the value (vallen + 25).
+ */
+Size
+wtc_batch_item_bound(size_t keylen, size_t vallen)
+{
+	return 2 * keylen + vallen + 128;
+}
+
+/* Size the buffers for calls of up to call_bytes (sum of item bounds) */
+void
+wtc_batch_stream_reserve(WtcWriteBatch *b, Size call_bytes)
+{
+	enlargeStringInfo(&b->keys, (int) call_bytes);
+	enlargeStringInfo(&b->vkeys, (int) call_bytes);
+	enlargeStringInfo(&b->args, (int) call_bytes);
+	enlargeStringInfo(&b->out, (int) call_bytes + 256);
+	b->version_at = palloc(sizeof(int));
+	b->maxversions = 1;
+}
+
+/* Does one more key fit without allocating?  Does not throw. */
+bool
+wtc_batch_stream_room(const WtcWriteBatch *b, size_t keylen, size_t vallen)
+{
+	Size		need = wtc_batch_item_bound(keylen, vallen);
+
+	/* out takes the three and finish_call's header (under 128 bytes) */
+	return (Size) (b->keys.maxlen - b->keys.len) > need &&
+		(Size) (b->vkeys.maxlen - b->vkeys.len) > need &&
+		(Size) (b->args.maxlen - b->args.len) > need &&
+		(Size) (b->out.maxlen - b->keys.len - b->vkeys.len - b->args.len) >
+		need + 129;
+}
+
+/* Finish the call being built, if any keys are in it.  Does not throw. */
+void
+wtc_batch_stream_flush(WtcWriteBatch *b)
+{
+	finish_call(b);
+}
+
+/* The finished call was sent: empty out for the next.  Does not throw. */
+void
+wtc_batch_stream_next(WtcWriteBatch *b)
+{
+	resetStringInfo(&b->out);
+	b->nversions = 0;
 }
 
 /*

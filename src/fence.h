@@ -24,6 +24,7 @@ typedef struct WtcWriteBatch
 {
 	StringInfoData out;			/* finished calls */
 	StringInfoData keys;		/* keys of the call being built */
+	StringInfoData vkeys;		/* their version keys */
 	StringInfoData args;		/* op and value of each of its keys */
 	int			call_keys;		/* keys in the call being built */
 	int			ncalls;
@@ -43,6 +44,12 @@ extern void wtc_batch_init(WtcWriteBatch *b, const char *sha);
 extern void wtc_batch_add(WtcWriteBatch *b, const char *key, size_t keylen,
 						  const char *value, size_t vallen, int ttl);
 extern void wtc_batch_finish(WtcWriteBatch *b);
+extern Size wtc_batch_item_bound(size_t keylen, size_t vallen);
+extern void wtc_batch_stream_reserve(WtcWriteBatch *b, Size call_bytes);
+extern bool wtc_batch_stream_room(const WtcWriteBatch *b, size_t keylen,
+								  size_t vallen);
+extern void wtc_batch_stream_flush(WtcWriteBatch *b);
+extern void wtc_batch_stream_next(WtcWriteBatch *b);
 extern void wtc_format_version(char *dst, uint64 lsn);
 extern void wtc_batch_set_version(WtcWriteBatch *b, const char *version);
 
