@@ -11,6 +11,7 @@ CREATE TABLE rt (
     b bytea, bo bool, tx text, j json, jb jsonb,
     arr int[], tarr text[], nested int[][], tsarr timestamptz[],
     comp pair, m mood, p posint, u uuid, ip inet, r int4range, pt point,
+    bc char(12), vc varchar(300),
     dropped text,
     gen int GENERATED ALWAYS AS (id * 2) STORED
 );
@@ -35,6 +36,13 @@ INSERT INTO rt (id, f4, f8, n, ts, tstz, d) VALUES
     (2, 'NaN', 'Infinity', 'NaN', 'infinity', '-infinity', 'infinity'),
     (3, '-Infinity', '-0', 'Infinity', '-infinity', 'infinity', '-infinity'),
     (4, NULL, 1e300, '-Infinity', NULL, NULL, NULL);
+-- text, varchar and char are rendered from their bytes: every ASCII
+-- character, multibyte ones, char's padding, a long value stored compressed
+INSERT INTO rt (id, tx, bc, vc) SELECT 5, string_agg(chr(c), '' ORDER BY c) || ' é 😀',
+    E'a\tb"', string_agg(chr(c), '' ORDER BY c DESC)
+  FROM generate_series(1, 127) c;
+INSERT INTO rt (id, tx, bc, vc) VALUES (6, repeat(E'x\n"', 100000), '', ''),
+    (7, '', NULL, '\');
 -- the session keeps what it set
 SHOW TimeZone;
 SHOW extra_float_digits;
@@ -42,6 +50,10 @@ SELECT wt_cache.cache_get('rt:1');
 SELECT wt_cache.cache_get('rt:2');
 SELECT wt_cache.cache_get('rt:3');
 SELECT wt_cache.cache_get('rt:4');
+SELECT wt_cache.cache_get('rt:5');
+SELECT length(wt_cache.cache_get('rt:6'));
+SELECT wt_cache.cache_get('rt:7');
+SELECT pg_column_compression(tx) AS rt6_stored FROM rt WHERE id = 6;
 -- compare with row_to_json under the fixed settings
 BEGIN;
 SET LOCAL TimeZone = 'UTC';

@@ -207,6 +207,12 @@ categorize(WtcColumn *col, Oid typid, MemoryContext cxt)
 			col->category = WTC_JSON_JSON;
 			getTypeOutputInfo(typid, &funcoid, &isvarlena);
 			break;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			/* Their output function returns their bytes as they are */
+			col->category = WTC_JSON_TEXT;
+			break;
 		default:
 			if (OidIsValid(get_element_type(typid)) || typid == ANYARRAYOID ||
 				typid == ANYCOMPATIBLEARRAYOID || typid == RECORDARRAYOID)

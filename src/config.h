@@ -25,6 +25,7 @@ typedef enum WtcJsonCategory
 	WTC_JSON_ARRAY,
 	WTC_JSON_COMPOSITE,
 	WTC_JSON_CAST,				/* user type with a cast to json */
+	WTC_JSON_TEXT,				/* text, varchar, bpchar: its bytes, quoted */
 	WTC_JSON_OTHER				/* text output, quoted */
 } WtcJsonCategory;
 

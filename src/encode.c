@@ -117,6 +117,57 @@ append_text_datum(StringInfo out, Datum t)
 }
 
 /*
+ * Append s[0..len) as a JSON string: the bytes escape_json appends, without
+ * a call per character: runs that need no escape are copied at once.
+ */
+static void
+append_json_string(StringInfo out, const char *s, size_t len)
+{
+	const char *run = s;
+	const char *end = s + len;
+
+	appendStringInfoChar(out, '"');
+	for (const char *p = s; p < end; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c >= ' ' && c != '"' && c != '\\')
+			continue;
+		appendBinaryStringInfo(out, run, p - run);
+		run = p + 1;
+		switch (c)
+		{
+			case '\b':
+				appendBinaryStringInfo(out, "\\b", 2);
+				break;
+			case '\f':
+				appendBinaryStringInfo(out, "\\f", 2);
+				break;
+			case '\n':
+				appendBinaryStringInfo(out, "\\n", 2);
+				break;
+			case '\r':
+				appendBinaryStringInfo(out, "\\r", 2);
+				break;
+			case '\t':
+				appendBinaryStringInfo(out, "\\t", 2);
+				break;
+			case '"':
+				appendBinaryStringInfo(out, "\\\"", 2);
+				break;
+			case '\\':
+				appendBinaryStringInfo(out, "\\\\", 2);
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", (int) c);
+				break;
+		}
+	}
+	appendBinaryStringInfo(out, run, end - run);
+	appendStringInfoChar(out, '"');
+}
+
+/*
  * wtc_render_json
  *		Append the row in slot as a JSON object of the configured columns,
  *		byte for byte what row_to_json gives under the fixed settings.
@@ -200,9 +251,20 @@ wtc_render_json(const WtcTableConfig *cfg, TupleTableSlot *slot, StringInfo out)
 			case WTC_JSON_CAST:
 				append_text_datum(out, FunctionCall1((FmgrInfo *) &col->fn, v));
 				break;
+			case WTC_JSON_TEXT:
+				{
+					/* NB: copied only if stored compressed or out of line */
+					text	   *txt = DatumGetTextPP(v);
+
+					append_json_string(out, VARDATA_ANY(txt),
+									   VARSIZE_ANY_EXHDR(txt));
+					if ((Pointer) txt != DatumGetPointer(v))
+						pfree(txt);
+				}
+				break;
 			case WTC_JSON_OTHER:
 				s = OutputFunctionCall((FmgrInfo *) &col->fn, v);
-				escape_json(out, s);
+				append_json_string(out, s, strlen(s));
 				pfree(s);
 				break;
 		}
