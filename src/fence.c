@@ -40,28 +40,28 @@ bool		wtc_test_fencing = true;
  * hex digits), so that versions compare as strings.  Of n keys, key i is
  * KEYS[i] and its version key KEYS[n+i] = "{<key>}:v" (the braces put both
  * in the same cluster hash slot); ARGV[2i] is the operation ("S",
- * "S<ttl seconds>", or "D<tombstone ms>") and ARGV[2i+1] the value.  A write is applied only if
- * its version is newer than the version key's; a delete leaves the version
- * behind for a while (a tombstone), so a late older write cannot bring the
- * row back.  The key's type is checked (a key holding a list or hash is
- * someone else's, and is not overwritten) only while it has no version: a
- * key with a version is one wt_cache wrote.  Status per key: 1 written, 2
- * refused as older (not an error: something newer is there), or an error
- * text.  An equal version is applied: two commits never have one, and a
- * retry or resync whose version (a WAL position) equals the end of a
- * commit's record read what that commit wrote.  A version starting with
- * "U" means unfenced (the test-only wt_cache.test_fencing = off).
+ * "S<ttl seconds>", or "D<tombstone ms>") and ARGV[2i+1] the value.  A
+ * write is applied only if its version is newer than the version key's; a
+ * delete leaves the version behind for a while (a tombstone), so a late
+ * older write cannot bring the row back.  The key's type is checked (a key
+ * holding a list or hash is someone else's, and is not overwritten) only
+ * while it has no version: a key with a version is one wt_cache wrote.
+ * Status per key: 1 written, 2 refused as older (not an error: something
+ * newer is there), or an error text.  An equal version is applied: two
+ * commits never have one, and a retry or resync whose version (a WAL
+ * position) equals the end of a commit's record read what that commit
+ * wrote.  A version starting with "U" means unfenced (the test-only
+ * wt_cache.test_fencing = off).
  *
- * Cost: Valkey's time per key is mostly the script's calls into the
- * server (each one looks up a command and its keys), so the script makes
- * as few as it can: one MGET reads every version (per 1,000 keys; the
- * version keys come last in KEYS so that it takes them as they are), and
- * the plain writes (no expiry) go out in one MSET of keys and versions
- * (per 1,000 keys).  Only keys with no version yet cost a TYPE each (of the
- * key and of its version key, since MGET cannot tell a missing key from
- * one of another type), and deletes and expiring writes a call each.  The
- * MSET buffer is flushed before any other write, so that the writes land
- * in the order of the keys.
+ * Cost: Valkey's time per key is mostly the script's calls into the server
+ * (each one looks up a command and its keys), so the script makes as few as
+ * it can: one MGET reads every version (per 1,000 keys; the version keys
+ * come last in KEYS so that it takes them as they are), and the plain writes
+ * (no expiry) go out in one MSET of keys and versions (per 1,000 keys).  Only
+ * keys with no version yet cost a TYPE each (of the key and of its version
+ * key, since MGET cannot tell a missing key from one of another type), and
+ * deletes and expiring writes a call each.  The MSET buffer is flushed before
+ * any other write, so that the writes land in the order of the keys.
  */
 static const char apply_script[] =
 "local ver = ARGV[1]\n"
@@ -127,9 +127,10 @@ static const char apply_script[] =
 "return res\n";
 
 /*
- * Append "$<len>\r\n" and, unless s is NULL, the bytes and "\r\n".  By
- * hand rather than with appendStringInfo: this runs for every key and
- * value of a push, and a printf per item cost more than the copy.
+ * Append "<type><len>\r\n" (a bulk string's or an array's header), and
+ * append_bulk a whole bulk string.  By hand rather than with
+ * appendStringInfo: this runs for every key and value of a push, and a
+ * printf per item cost more than the copy.
  */
 static inline void
 append_len(StringInfo buf, char type, size_t len)
