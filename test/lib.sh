@@ -41,7 +41,11 @@ wtc_install_deps() {
 			need+=(libclang-rt-14-dev)
 	fi
 	[ -x "$PG_BINDIR/postgres" ] || need+=(postgresql-$PG_VERSION)
-	[ -f "$PGXS_DIR/src/makefiles/pgxs.mk" ] || need+=(postgresql-server-dev-$PG_VERSION)
+	# the server headers, not pgxs.mk: postgresql-client-15 ships pgxs.mk
+	# (and pg_regress) without them, and machines come with it installed
+	[ -f "$PGXS_DIR/src/makefiles/pgxs.mk" ] &&
+		[ -f "${WTC_PG_ROOT:-}/usr/include/postgresql/$PG_VERSION/server/postgres.h" ] ||
+		need+=(postgresql-server-dev-$PG_VERSION)
 	[ -f /usr/include/hiredis/hiredis.h ] || need+=(libhiredis-dev)
 	perl -MIPC::Run -e 1 2>/dev/null || need+=(libipc-run-perl)
 	command -v make >/dev/null || need+=(make)
