@@ -340,9 +340,11 @@ read_replies(WtcPush *p, const char *out, size_t outlen, int64_t deadline)
 	r.arg = p;
 	HOLD_INTERRUPTS();
 	wtc_backend_conn.progress_us = (int64_t) wtc_command_timeout_ms * 1000;
+	wtc_backend_conn.spin_us = wtc_reply_spin_us;
 	rc = wtc_conn_exchange(&wtc_backend_conn, out, outlen, p->batch.ncalls,
 						   deadline, wtc_batch_reply, &r);
 	wtc_backend_conn.progress_us = 0;
+	wtc_backend_conn.spin_us = 0;
 	RESUME_INTERRUPTS();
 	if (rc != 0)
 	{

@@ -35,6 +35,7 @@ char	   *wtc_password_file = NULL;
 int			wtc_database = 0;
 int			wtc_connect_timeout_ms = 1000;
 int			wtc_command_timeout_ms = 1000;
+int			wtc_reply_spin_us = 200;
 
 /*
  * wtc_guc_init
@@ -113,6 +114,15 @@ wtc_guc_init(void)
 							1000, 1, 600000,
 							PGC_SUSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("wt_cache.reply_spin",
+							gettext_noop("Microseconds a commit polls for Valkey's reply, yielding the CPU, before it sleeps."),
+							gettext_noop("0 sleeps at once. The command timeout still applies."),
+							&wtc_reply_spin_us,
+							200, 0, 10000,
+							PGC_SUSET,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("wt_cache.max_changes",

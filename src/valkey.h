@@ -31,6 +31,11 @@ typedef struct WtcConn
 	char		target[300];
 	/* If > 0: each reply read moves the deadline to at least now + this */
 	int64_t		progress_us;
+	/*
+	 * If > 0: for this long after an exchange starts, wait for replies by
+	 * yielding the CPU and reading again instead of sleeping in poll()
+	 */
+	int64_t		spin_us;
 } WtcConn;
 
 /* Called for each top-level reply of an exchange, in order */

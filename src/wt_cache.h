@@ -19,6 +19,7 @@ extern int	wtc_port;
 extern char *wtc_unix_socket;
 extern int	wtc_connect_timeout_ms;
 extern int	wtc_command_timeout_ms;
+extern int	wtc_reply_spin_us;
 extern void wtc_guc_init(void);
 
 /* the backend's connection, in conn.c */
