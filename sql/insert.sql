@@ -14,3 +14,30 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE wt_cache.cache_get('ins:' || id)
 -- a failed statement leaves no trace
 INSERT INTO ins VALUES (5, 'five'), (1, 'duplicate');
 SELECT wt_cache.cache_get('ins:5') IS NULL AS not_cached;
+-- new keys cost Valkey one EXISTS per call, probing them and their version
+-- keys together, and no TYPE each (INFO commandstats): 100 rows in one
+-- transaction
+\set type0 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_type:/ { n = $2 } END { print n + 0 }'`
+\set exists0 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_exists:/ { n = $2 } END { print n + 0 }'`
+INSERT INTO ins SELECT g, 'new ' || g FROM generate_series(100, 199) g;
+\set type1 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_type:/ { n = $2 } END { print n + 0 }'`
+\set exists1 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_exists:/ { n = $2 } END { print n + 0 }'`
+SELECT :type1 - :type0 AS type_calls, :exists1 - :exists0 AS exists_calls;
+SELECT count(*) FILTER (WHERE wt_cache.cache_get('ins:' || id) = row_to_json(i)::text) AS cached
+  FROM ins i WHERE id >= 100;
+-- a key that is there with no version (someone else's string) makes the
+-- call check each new key's type (key and version key), and is taken over;
+-- one holding a list is refused, and the other key of the call lands
+\! $WTC_CLI SET ins:200 'not ours' > /dev/null
+\set type0 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_type:/ { n = $2 } END { print n + 0 }'`
+INSERT INTO ins VALUES (200, 'takes over'), (201, 'new too');
+\set type1 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_type:/ { n = $2 } END { print n + 0 }'`
+SELECT :type1 - :type0 AS type_calls;
+SELECT wt_cache.cache_get('ins:200'), wt_cache.cache_get('ins:201');
+\! $WTC_CLI RPUSH ins:202 'a list' > /dev/null
+INSERT INTO ins VALUES (202, 'refused'), (203, 'lands');
+SELECT wt_cache.cache_get('ins:203');
+\! $WTC_CLI TYPE ins:202
+SELECT wait_for_dead('ins:202') AS parked_dead;
+\! $WTC_CLI DEL ins:202 > /dev/null
+DELETE FROM wt_cache.retry_queue WHERE key = 'ins:202';

@@ -57,10 +57,13 @@ bool		wtc_test_fencing = true;
  * (each one looks up a command and its keys), so the script makes as few as
  * it can: one MGET reads every version (per 1,000 keys; the version keys
  * come last in KEYS so that it takes them as they are), and the plain writes
- * (no expiry) go out in one MSET of keys and versions (per 1,000 keys).  Only
- * keys with no version yet cost a TYPE each (of the key and of its version
- * key, since MGET cannot tell a missing key from one of another type), and
- * deletes and expiring writes a call each.  The MSET buffer is flushed before
+ * (no expiry) go out in one MSET of keys and versions (per 1,000 keys).  Keys
+ * with no version yet (MGET cannot tell a missing key from one of another
+ * type) are first probed together: one EXISTS of them and their version
+ * keys (per 500 keys).  Only when it finds one of them there (rare: a key
+ * someone else wrote) does each key with no version cost a TYPE (of the key
+ * and of its version key), as new rows would otherwise.  Deletes and
+ * expiring writes cost a call each.  The MSET buffer is flushed before
  * any other write, so that the writes land in the order of the keys.
  */
 static const char apply_script[] =
@@ -82,11 +85,26 @@ static const char apply_script[] =
 "    end\n"
 "  end\n"
 "end\n"
+"local typed = false\n"
+"do\n"
+"  local probe, np = {}, 0\n"
+"  for i = 1, n do\n"
+"    if not cur[i] then\n"
+"      probe[np + 1] = KEYS[i]\n"
+"      np = np + 1\n"
+"      if fenced then probe[np + 1] = KEYS[n + i] np = np + 1 end\n"
+"    end\n"
+"    if np >= 1000 or (i == n and np > 0) then\n"
+"      if redis.call('EXISTS', unpack(probe, 1, np)) > 0 then typed = true break end\n"
+"      np = 0\n"
+"    end\n"
+"  end\n"
+"end\n"
 "for i = 1, n do\n"
 "  local k, v = KEYS[i], KEYS[n + i]\n"
 "  local op, c = ARGV[2 * i], cur[i]\n"
 "  local bad = nil\n"
-"  if not c then\n"
+"  if typed and not c then\n"
 "    local t = redis.call('TYPE', k)['ok']\n"
 "    if t ~= 'string' and t ~= 'none' then\n"
 "      bad = 'key holds a ' .. t\n"
