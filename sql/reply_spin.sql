@@ -14,27 +14,23 @@ CREATE FUNCTION sleeps() RETURNS bigint LANGUAGE sql AS $$
     SELECT (regexp_match(pg_read_file('/proc/self/status'),
                          E'\nvoluntary_ctxt_switches:\\s+(\\d+)'))[1]::bigint
 $$;
+-- 200 commits of every row, each setting n to its number
+CREATE PROCEDURE commit_200(first int) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN first..first + 199 LOOP
+        UPDATE spin SET n = i;
+        COMMIT;
+    END LOOP;
+END $$;
 -- no WAL flush to wait for inside the loop
 SET synchronous_commit = off;
 SELECT xacts_pushed AS pushed0, push_failures AS failures0 FROM wt_cache.stats \gset
 SET wt_cache.reply_spin = 0;
 SELECT sleeps() AS s0 \gset
-DO $$
-BEGIN
-    FOR i IN 1..200 LOOP
-        UPDATE spin SET n = i;
-        COMMIT;
-    END LOOP;
-END $$;
+CALL commit_200(1);
 SELECT sleeps() AS s1 \gset
 SET wt_cache.reply_spin = 10000;
-DO $$
-BEGIN
-    FOR i IN 201..400 LOOP
-        UPDATE spin SET n = i;
-        COMMIT;
-    END LOOP;
-END $$;
+CALL commit_200(201);
 SELECT sleeps() AS s2 \gset
 SELECT :s1 - :s0 >= 100 AS without_spin_commits_sleep,
        :s2 - :s1 < 100 AS with_spin_they_hardly_do;
@@ -71,5 +67,6 @@ RESET wt_cache.reply_spin;
 RESET synchronous_commit;
 SELECT wt_cache.detach('spin');
 DROP FUNCTION sleeps();
+DROP PROCEDURE commit_200(int);
 DROP TABLE spin;
 SELECT wait_for_queue();
