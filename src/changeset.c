@@ -63,7 +63,8 @@ typedef struct WtcKeyEntry
 #define SH_KEY_TYPE WtcKeyRef
 #define SH_KEY key
 #define SH_HASH_KEY(tb, k) ((k).hash)
-#define SH_EQUAL(tb, a, b) ((a).len == (b).len && memcmp((a).data, (b).data, (a).len) == 0)
+#define SH_EQUAL(tb, a, b) ((a).hash == (b).hash && (a).len == (b).len && \
+							memcmp((a).data, (b).data, (a).len) == 0)
 #define SH_SCOPE static inline
 #define SH_DECLARE
 #define SH_DEFINE
