@@ -129,6 +129,46 @@ class Report:
                     (f"{short_label(self.label(v))}\\nsync {case[-3:].strip('_')}", m, rounds,
                      target if v in WTC_DEFAULTS else (wtc_ratio if v in ALTERNATIVES else None)))
 
+    def note_values(self, case, variant, key):
+        """A number from the legs' notes (key=value), round by round."""
+        out = {}
+        for r, note in self.notes[case][variant].items():
+            for kv in note.split():
+                if kv.startswith(key + "="):
+                    out[r] = float(kv.split("=", 1)[1])
+        return out
+
+    def cpu(self):
+        """Where TPC-B's CPU goes: the whole machine's busy time per
+        transaction (every process: /proc/stat) with and without wt_cache,
+        and Valkey's own share of what wt_cache adds.  "Valkey alone
+        allows": the highest tps ratio the cores leave room for if Valkey's
+        CPU time were all that wt_cache cost, min(1, cores / (busy without +
+        Valkey) / tps without)."""
+        cores = int(self.meta.get("cores", 0) or 0)
+        titles = {"tpcb_on": "synchronous_commit on", "tpcb_off": "synchronous_commit off"}
+        for case in ("tpcb_on", "tpcb_off"):
+            busy = self.note_values(case, "base", "busy_us_per_xact")
+            tps = self.median(case, "base")
+            if not busy or not cores or not tps:
+                continue
+            b = statistics.median(busy.values())
+            for v in self.values[case]:
+                if v not in WTC_DEFAULTS + ("wtc_async",):
+                    continue
+                vk = self.note_values(case, v, "valkey_cpu_us_per_xact")
+                wb = self.note_values(case, v, "busy_us_per_xact")
+                if not vk or not wb:
+                    continue
+                m = statistics.median(vk.values())
+                w = statistics.median(wb.values())
+                allows = min(1.0, cores * 1e6 / (b + m) / tps)
+                self.add(f"TPC-B, {titles[case]}: CPU per transaction, {self.label(v)}",
+                         f"{b:.0f} us busy ({b * tps / (cores * 1e6):.0%} of {cores} cores)",
+                         f"{w:.0f} us busy: {w - b:+.0f} us, of which Valkey {m:.1f} us",
+                         f"Valkey alone allows {allows:.2f}",
+                         " ".join(f"{vk[r]:.1f}" for r in sorted(vk)), "-", "-")
+
     def latency(self):
         rtts = list(self.values["rtt"]["ping"].values())
         if not rtts:
@@ -167,6 +207,16 @@ class Report:
                      f"time {self.label(v)} / no trigger",
                      f"{fmt(self.median('bulk', 'base'))} ms", f"{fmt(self.median('bulk', v))} ms",
                      f"**{m:.2f}x**", " ".join(f"{x:.2f}" for x in rounds), "<= 1.5x", verdict)
+            # Valkey's own CPU time in the leg (the push at COMMIT), against
+            # what the target leaves for wt_cache in all
+            vk = self.note_values("bulk", v, "valkey_cpu_ms")
+            if vk and v == "wtc":
+                base = self.median("bulk", "base")
+                self.add(f"that UPDATE: Valkey's CPU time, {self.label(v)}",
+                         f"the target leaves {0.5 * base:.0f} ms (0.5x) for wt_cache",
+                         f"Valkey {statistics.median(vk.values()):.0f} ms",
+                         f"{statistics.median(vk.values()) / (0.5 * base):.2f} of that",
+                         " ".join(f"{vk[r]:.0f}" for r in sorted(vk)), "-", "-")
             lbl = self.label(v).replace(", ", "\\n").replace("command_timeout", "timeout")
             if verdict == "CHECK FAILED":
                 lbl += "\\n(check failed)"
@@ -309,6 +359,7 @@ def main():
     meta = dict(kv.split("=", 1) for kv in a.meta)
     rep = Report(read_legs(a.raw), meta)
     rep.tpcb()
+    rep.cpu()
     rep.latency()
     rep.bulk()
     rep.memory()
