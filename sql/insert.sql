@@ -16,12 +16,13 @@ INSERT INTO ins VALUES (5, 'five'), (1, 'duplicate');
 SELECT wt_cache.cache_get('ins:5') IS NULL AS not_cached;
 -- new keys cost Valkey one EXISTS per call, probing them and their version
 -- keys together, and no TYPE each (INFO commandstats): 100 rows in one
--- transaction
-\set type0 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_type:/ { n = $2 } END { print n + 0 }'`
-\set exists0 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_exists:/ { n = $2 } END { print n + 0 }'`
+-- transaction.  `:ncalls <command>` is how many times Valkey has run it.
+\set ncalls '$WTC_CLI INFO commandstats | awk -F''[=,]'' ''BEGIN { c = ARGV[1]; ARGV[1] = "" } $1 == "cmdstat_" c ":calls" { n = $2 } END { print n + 0 }'''
+\set type0 `:ncalls type`
+\set exists0 `:ncalls exists`
 INSERT INTO ins SELECT g, 'new ' || g FROM generate_series(100, 199) g;
-\set type1 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_type:/ { n = $2 } END { print n + 0 }'`
-\set exists1 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_exists:/ { n = $2 } END { print n + 0 }'`
+\set type1 `:ncalls type`
+\set exists1 `:ncalls exists`
 SELECT :type1 - :type0 AS type_calls, :exists1 - :exists0 AS exists_calls;
 SELECT count(*) FILTER (WHERE wt_cache.cache_get('ins:' || id) = row_to_json(i)::text) AS cached
   FROM ins i WHERE id >= 100;
@@ -29,9 +30,9 @@ SELECT count(*) FILTER (WHERE wt_cache.cache_get('ins:' || id) = row_to_json(i):
 -- call check each new key's type (key and version key), and is taken over;
 -- one holding a list is refused, and the other key of the call lands
 \! $WTC_CLI SET ins:200 'not ours' > /dev/null
-\set type0 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_type:/ { n = $2 } END { print n + 0 }'`
+\set type0 `:ncalls type`
 INSERT INTO ins VALUES (200, 'takes over'), (201, 'new too');
-\set type1 `$WTC_CLI INFO commandstats | awk -F'[=,]' '/^cmdstat_type:/ { n = $2 } END { print n + 0 }'`
+\set type1 `:ncalls type`
 SELECT :type1 - :type0 AS type_calls;
 SELECT wt_cache.cache_get('ins:200'), wt_cache.cache_get('ins:201');
 \! $WTC_CLI RPUSH ins:202 'a list' > /dev/null
