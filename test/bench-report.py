@@ -18,6 +18,7 @@ ALTERNATIVES = ("plpy", "outbox")
 # wt_cache with its default (synchronous) push, over TCP and the unix socket:
 # held to the targets
 WTC_DEFAULTS = ("wtc", "wtc_unix")
+TPCB_TITLES = {"tpcb_on": "synchronous_commit on", "tpcb_off": "synchronous_commit off"}
 
 
 def short_label(label):
@@ -95,7 +96,6 @@ class Report:
         self.rows.append(cells)
 
     def tpcb(self):
-        titles = {"tpcb_on": "synchronous_commit on", "tpcb_off": "synchronous_commit off"}
         for case, target in (("tpcb_on", 0.95), ("tpcb_off", 0.90)):
             if "base" not in self.values[case]:
                 continue
@@ -120,7 +120,7 @@ class Report:
                     self.failed[case]["wtc_vs"] = self.failed[case]["wtc"]
                 else:
                     tgt, ok = None, None
-                self.add(f"TPC-B tps, {titles[case]}: {self.label(v)} / no trigger",
+                self.add(f"TPC-B tps, {TPCB_TITLES[case]}: {self.label(v)} / no trigger",
                          f"{fmt(base_tps)} tps", f"{fmt(self.median(case, v))} tps",
                          f"**{fmt(m)}**", " ".join(fmt(x) for x in rounds),
                          tgt or "-",
@@ -146,8 +146,7 @@ class Report:
         CPU time were all that wt_cache cost, min(1, cores / (busy without +
         Valkey) / tps without)."""
         cores = int(self.meta.get("cores", 0) or 0)
-        titles = {"tpcb_on": "synchronous_commit on", "tpcb_off": "synchronous_commit off"}
-        for case in ("tpcb_on", "tpcb_off"):
+        for case in TPCB_TITLES:
             busy = self.note_values(case, "base", "busy_us_per_xact")
             tps = self.median(case, "base")
             if not busy or not cores or not tps:
@@ -163,7 +162,7 @@ class Report:
                 m = statistics.median(vk.values())
                 w = statistics.median(wb.values())
                 allows = min(1.0, cores * 1e6 / (b + m) / tps)
-                self.add(f"TPC-B, {titles[case]}: CPU per transaction, {self.label(v)}",
+                self.add(f"TPC-B, {TPCB_TITLES[case]}: CPU per transaction, {self.label(v)}",
                          f"{b:.0f} us busy ({b * tps / (cores * 1e6):.0%} of {cores} cores)",
                          f"{w:.0f} us busy: {w - b:+.0f} us, of which Valkey {m:.1f} us",
                          f"Valkey alone allows {allows:.2f}",
@@ -209,13 +208,13 @@ class Report:
                      f"**{m:.2f}x**", " ".join(f"{x:.2f}" for x in rounds), "<= 1.5x", verdict)
             # Valkey's own CPU time in the leg (the push at COMMIT), against
             # what the target leaves for wt_cache in all
-            vk = self.note_values("bulk", v, "valkey_cpu_ms")
-            if vk and v == "wtc":
-                base = self.median("bulk", "base")
+            vk = self.note_values("bulk", v, "valkey_cpu_ms") if v == "wtc" else {}
+            if vk:
+                room = 0.5 * self.median("bulk", "base")
+                vm = statistics.median(vk.values())
                 self.add(f"that UPDATE: Valkey's CPU time, {self.label(v)}",
-                         f"the target leaves {0.5 * base:.0f} ms (0.5x) for wt_cache",
-                         f"Valkey {statistics.median(vk.values()):.0f} ms",
-                         f"{statistics.median(vk.values()) / (0.5 * base):.2f} of that",
+                         f"the target leaves {room:.0f} ms (0.5x) for wt_cache",
+                         f"Valkey {vm:.0f} ms", f"{vm / room:.2f} of that",
                          " ".join(f"{vk[r]:.0f}" for r in sorted(vk)), "-", "-")
             lbl = self.label(v).replace(", ", "\\n").replace("command_timeout", "timeout")
             if verdict == "CHECK FAILED":
