@@ -64,9 +64,9 @@ wtc_guc_init(void)
 
 	DefineCustomStringVariable("wt_cache.unix_socket",
 							   gettext_noop("Unix socket path of the Valkey server; when set, used instead of host and port."),
-							   NULL,
+							   gettext_noop("\"auto\": connect by host and port, then move to the server's own unix socket if it can be opened and leads to the same server. Empty: host and port only."),
 							   &wtc_unix_socket,
-							   "",
+							   "auto",
 							   PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);

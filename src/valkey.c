@@ -142,6 +142,26 @@ wtc_conn_open(WtcConn *conn, const char *host, int port,
 }
 
 /*
+ * wtc_conn_peer_pid
+ *		The pid of the process at the other end of a unix socket
+ *		connection (SO_PEERCRED), or -1 if it cannot be told.
+ */
+long
+wtc_conn_peer_pid(const WtcConn *conn)
+{
+#ifdef SO_PEERCRED
+	struct ucred cred;
+	socklen_t	len = sizeof(cred);
+
+	if (conn->ctx != NULL &&
+		getsockopt(conn->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+		len == sizeof(cred))
+		return (long) cred.pid;
+#endif
+	return -1;
+}
+
+/*
  * wtc_conn_idle_ok
  *		Between exchanges the server has nothing to say.  If the socket is
  *		readable, the server closed it (idle timeout, restart) or sent

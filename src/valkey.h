@@ -50,6 +50,7 @@ extern int	wtc_conn_open(WtcConn *conn, const char *host, int port,
 extern void wtc_conn_close(WtcConn *conn);
 extern int	wtc_conn_is_open(const WtcConn *conn);
 extern int	wtc_conn_idle_ok(WtcConn *conn);
+extern long wtc_conn_peer_pid(const WtcConn *conn);
 extern int	wtc_conn_send(WtcConn *conn, const char *out, size_t outlen,
 						  int64_t deadline_us);
 extern int	wtc_conn_exchange(WtcConn *conn, const char *out, size_t outlen,
