@@ -282,7 +282,7 @@ class Report:
         m = self.meta
         title = (f"wt_cache bench ({m.get('mode')}, one run, {m.get('rounds')} rounds, "
                  f"shared {m.get('cores')}-core machine, load {m.get('load_start', '').split()[0]}"
-                 f" -> {m.get('load_end', '').split()[0]})")
+                 f" -> {m.get('load_end', '').split()[0]}, steal {m.get('steal', '?')} %)")
         widths = {"tps": 0.48, "lat": 0.28, "bulk": 0.24}
         g = [
             f'set terminal pngcairo noenhanced size 1600,560 font "DejaVu Sans,10"',
@@ -370,6 +370,7 @@ def main():
         f"(scale {meta.get('scale')}, {meta.get('clients')} clients), latency legs of "
         f"{meta.get('lat_duration')} s; load average {meta.get('load_start')} at start, "
         f"{meta.get('load_end')} at end ({meta.get('cores')} cores, shared with other work); "
+        f"the hypervisor's steal {meta.get('steal', '?')} % of the cores' time; "
         f"run time {int(meta.get('elapsed', 0)) // 60} min {int(meta.get('elapsed', 0)) % 60} s.",
         "",
         rep.markdown(),
