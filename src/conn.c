@@ -82,20 +82,14 @@ config_element(void *arg, long index, const RespReply *element)
 	}
 }
 
-/* The value of "name:" in INFO's text, or NULL */
-static const char *
-info_field(const RespReply *reply, const char *tag, size_t *len)
+/* Are all of p[0..len) among the bytes of set? */
+static bool
+all_of(const char *p, size_t len, const char *set)
 {
-	const char *end = reply->str + reply->len;
-	const char *p = memmem(reply->str, reply->len, tag, strlen(tag));
-	const char *eol;
-
-	if (p == NULL)
-		return NULL;
-	p += strlen(tag);
-	eol = memchr(p, '\r', end - p);
-	*len = (eol ? eol : end) - p;
-	return p;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] == '\0' || strchr(set, p[i]) == NULL)
+			return false;
+	return true;
 }
 
 /* INFO server: run_id (40 hex digits) and process_id */
@@ -107,20 +101,20 @@ keep_info(ServerSelf *self, const RespReply *reply)
 
 	if (reply->type != '$' || reply->is_nil)
 		return;
-	v = info_field(reply, "\nrun_id:", &len);
-	if (v != NULL && len == 40 && strspn(v, "0123456789abcdef") >= 40)
+	v = resp_info_field(reply->str, reply->len, "run_id", &len);
+	if (v != NULL && len == 40 && all_of(v, len, "0123456789abcdef"))
 	{
 		memcpy(self->run_id, v, 40);
 		self->run_id[40] = '\0';
 	}
-	v = info_field(reply, "\nprocess_id:", &len);
-	if (v != NULL && len > 0 && len < 12 && strspn(v, "0123456789") >= len)
+	v = resp_info_field(reply->str, reply->len, "process_id", &len);
+	if (v != NULL && len > 0 && len < 10 && all_of(v, len, "0123456789"))
 	{
-		char		num[12];
+		long		pid = 0;
 
-		memcpy(num, v, len);
-		num[len] = '\0';
-		self->pid = atol(num);
+		for (size_t i = 0; i < len; i++)
+			pid = pid * 10 + (v[i] - '0');
+		self->pid = pid;
 	}
 }
 

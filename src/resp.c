@@ -207,3 +207,33 @@ resp_parse(const char *buf, size_t len, RespReply *out,
 	}
 	return (long) next;
 }
+
+/*
+ * resp_info_field
+ *		Line by line, never past text + len: the text of a bulk string is
+ *		not NUL-terminated.
+ */
+const char *
+resp_info_field(const char *text, size_t len, const char *name, size_t *vlen)
+{
+	size_t		namelen = strlen(name);
+	size_t		pos = 0;
+
+	while (pos < len)
+	{
+		const char *line = text + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t		linelen = nl ? (size_t) (nl - line) : len - pos;
+
+		pos += linelen + 1;
+		if (linelen > 0 && line[linelen - 1] == '\r')
+			linelen--;
+		if (linelen > namelen && memcmp(line, name, namelen) == 0 &&
+			line[namelen] == ':')
+		{
+			*vlen = linelen - namelen - 1;
+			return line + namelen + 1;
+		}
+	}
+	return NULL;
+}

@@ -51,4 +51,13 @@ typedef void (*RespElementVisitor) (void *arg, long index,
 extern long resp_parse(const char *buf, size_t len, RespReply *out,
 					   RespElementVisitor visit, void *arg);
 
+/*
+ * The value of the field "name" in the text of an INFO reply
+ * (text[0..len), lines of "name:value" ending in CRLF): a pointer into
+ * text and its length in *vlen (up to the line's end), or NULL if no line
+ * starts with "name:".
+ */
+extern const char *resp_info_field(const char *text, size_t len,
+								   const char *name, size_t *vlen);
+
 #endif							/* WTC_RESP_H */

@@ -701,10 +701,42 @@ fuzz_generated(const uint8_t *data, size_t size)
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/*
+ * The input as the text of an INFO reply: each field found lies within
+ * it, on one line, right after "name:" at the start of that line
+ */
+static void
+fuzz_info(const uint8_t *data, size_t size)
+{
+	static const char *const names[] = {"run_id", "process_id", "r", ""};
+	char	   *copy = malloc(size ? size : 1);
+
+	memcpy(copy, data, size);
+	for (int i = 0; i < (int) (sizeof(names) / sizeof(names[0])); i++)
+	{
+		size_t		namelen = strlen(names[i]);
+		size_t		vlen = 0;
+		const char *v = resp_info_field(copy, size, names[i], &vlen);
+
+		if (v == NULL)
+			continue;
+		CHECK(v >= copy + namelen + 1 && v + vlen <= copy + size);
+		CHECK(v[-1] == ':' && memcmp(v - 1 - namelen, names[i], namelen) == 0);
+		CHECK(v - 1 - namelen == copy || v[-2 - (long) namelen] == '\n');
+		CHECK(memchr(v, '\n', vlen) == NULL);
+		/* the line ends with the text, or with LF (CRLF: CR not in it) */
+		CHECK(v + vlen == copy + size || v[vlen] == '\n' ||
+			  (v[vlen] == '\r' && v + vlen + 1 < copy + size && v[vlen + 1] == '\n') ||
+			  (v[vlen] == '\r' && v + vlen + 1 == copy + size));
+	}
+	free(copy);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_raw(data, size);
 	fuzz_generated(data, size);
+	fuzz_info(data, size);
 	return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * test/unit/unit.c: unit tests of the pure C parts (key encoding, RESP
- * reply reader), built with AddressSanitizer and UndefinedBehaviorSanitizer
+ * reply reader, INFO fields), built with AddressSanitizer and UndefinedBehaviorSanitizer
  * by test/check.  Prints one "ok"/"not ok" line per case (TAP) and exits
  * non-zero if any failed.
  */
@@ -178,11 +178,55 @@ test_keyenc(void)
 	free(dec);
 }
 
+/* resp_info_field on an exact-size heap copy (no NUL after the text) */
+static const char *
+info(const char *text, const char *name, size_t *vlen)
+{
+	size_t		len = strlen(text);
+
+	free(copy);
+	copy = malloc(len ? len : 1);
+	memcpy(copy, text, len);
+	return resp_info_field(copy, len, name, vlen);
+}
+
+static int
+info_is(const char *text, const char *name, const char *want)
+{
+	size_t		vlen = 0;
+	const char *v = info(text, name, &vlen);
+
+	if (want == NULL)
+		return v == NULL;
+	return v != NULL && vlen == strlen(want) && memcmp(v, want, vlen) == 0;
+}
+
+static void
+test_info(void)
+{
+	const char *server = "# Server\r\nredis_version:7.0.15\r\nprocess_id:4242\r\n"
+		"process_supervised:no\r\nrun_id:0123456789abcdef0123456789abcdef01234567\r\n";
+
+	check(info_is(server, "process_id", "4242"), "INFO field in the middle");
+	check(info_is(server, "run_id", "0123456789abcdef0123456789abcdef01234567"),
+		  "INFO field on the last line");
+	check(info_is(server, "redis_version", "7.0.15"), "INFO field after the section line");
+	check(info_is(server, "process", NULL), "a name that only begins a field's name");
+	check(info_is(server, "Server", NULL), "the section line is not a field");
+	check(info_is(server, "tcp_port", NULL), "a field that is not there");
+	check(info_is("run_id:x", "run_id", "x"), "first line, no line end");
+	check(info_is("a:1\nrun_id:\r\n", "run_id", ""), "empty value, LF line ends");
+	check(info_is("xrun_id:1\r\nrun_id:2", "run_id", "2"), "a field whose name ends with the name");
+	check(info_is("", "run_id", NULL), "empty text");
+	check(info_is("run_id", "run_id", NULL), "the name without a colon");
+}
+
 int
 main(void)
 {
 	test_resp();
 	test_keyenc();
+	test_info();
 	free(copy);
 	printf("1..%d\n", ntest);
 	return nfail ? 1 : 0;
