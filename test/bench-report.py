@@ -168,6 +168,15 @@ class Report:
                          f"{w:.0f} us busy: {w - b:+.0f} us, of which Valkey {m:.1f} us",
                          f"Valkey alone allows {allows:.2f}",
                          " ".join(f"{vk[r]:.1f}" for r in sorted(vk)), "-", "-")
+            # How much of each leg the hypervisor gave to others: a round
+            # whose two legs lost very different shares compares badly
+            sb = self.note_values(case, "base", "steal_pct")
+            sw = self.note_values(case, "wtc", "steal_pct")
+            if sb and sw:
+                self.add(f"TPC-B, {TPCB_TITLES[case]}: hypervisor steal per leg, no trigger / wt_cache",
+                         f"median {statistics.median(sb.values()):.1f} %",
+                         f"median {statistics.median(sw.values()):.1f} %", "-",
+                         " ".join(f"{sb[r]:.0f}/{sw[r]:.0f}" for r in sorted(sb) if r in sw), "-", "-")
 
     def latency(self):
         rtts = list(self.values["rtt"]["ping"].values())
