@@ -63,7 +63,7 @@ wtc_guc_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("wt_cache.unix_socket",
-							   gettext_noop("Unix socket path of the Valkey server; when set, used instead of host and port."),
+							   gettext_noop("Unix socket of the Valkey server: a path, used instead of host and port; \"auto\"; or empty."),
 							   gettext_noop("\"auto\": connect by host and port, then move to the server's own unix socket if it can be opened and leads to the same server. Empty: host and port only."),
 							   &wtc_unix_socket,
 							   "auto",
