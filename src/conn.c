@@ -171,17 +171,10 @@ move_to_socket(WtcConn *conn, int64_t deadline)
 		wtc_conn_exchange(&sock, INFO_SERVER, sizeof(INFO_SERVER) - 1, 1,
 						  deadline, self_reply, &here) == 0 &&
 		strcmp(here.run_id, there.run_id) == 0;
-	if (!same)
-	{
-		wtc_conn_close(&sock);
-		free(sock.rbuf);
-		return 0;
-	}
-	/* conn keeps its reply buffer and takes the socket's connection */
-	wtc_conn_close(conn);
-	conn->ctx = sock.ctx;
-	conn->fd = sock.fd;
-	free(sock.rbuf);
+	if (same)
+		wtc_conn_adopt(conn, &sock);
+	else
+		wtc_conn_free(&sock);
 	return 0;
 }
 

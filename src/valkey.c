@@ -83,6 +83,36 @@ wtc_conn_close(WtcConn *conn)
 }
 
 /*
+ * wtc_conn_free
+ *		wtc_conn_close, and free the reply buffer too: for a connection
+ *		that is not kept (wtc_conn_close keeps the buffer for reuse).
+ */
+void
+wtc_conn_free(WtcConn *conn)
+{
+	wtc_conn_close(conn);
+	free(conn->rbuf);
+	conn->rbuf = NULL;
+	conn->rcap = 0;
+}
+
+/*
+ * wtc_conn_adopt
+ *		Close conn's connection and give it from's instead, with no reply
+ *		left unread; conn keeps its own reply buffer and from is freed.
+ */
+void
+wtc_conn_adopt(WtcConn *conn, WtcConn *from)
+{
+	wtc_conn_close(conn);
+	conn->ctx = from->ctx;
+	conn->fd = from->fd;
+	from->ctx = NULL;
+	from->fd = -1;
+	wtc_conn_free(from);
+}
+
+/*
  * wtc_conn_open
  *		Connect within timeout_ms.  Returns 0, or -1 with conn->errbuf set.
  *		Name resolution has no deadline of its own, which is why callers

@@ -48,6 +48,8 @@ extern int64_t wtc_now_us(void);
 extern int	wtc_conn_open(WtcConn *conn, const char *host, int port,
 						  const char *unix_socket, int timeout_ms);
 extern void wtc_conn_close(WtcConn *conn);
+extern void wtc_conn_free(WtcConn *conn);
+extern void wtc_conn_adopt(WtcConn *conn, WtcConn *from);
 extern int	wtc_conn_is_open(const WtcConn *conn);
 extern int	wtc_conn_idle_ok(WtcConn *conn);
 extern long wtc_conn_peer_pid(const WtcConn *conn);
