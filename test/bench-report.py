@@ -25,7 +25,8 @@ TPCB_TITLES = {"tpcb_on": "synchronous_commit on", "tpcb_off": "synchronous_comm
 def short_label(label):
     """A variant's label on a few short lines, for the plot's x axis."""
     return (label.replace(" (no read-your-writes)", "").replace(", ", "\\n")
-            .replace(" + ", "\\n+ ").replace("PL/pgSQL ", "PL/pgSQL\\n"))
+            .replace(" + ", "\\n+ ").replace("PL/pgSQL ", "PL/pgSQL\\n")
+            .replace(" after ", "\\nafter "))
 
 
 def read_legs(path):
@@ -129,6 +130,15 @@ class Report:
                 self.plot.setdefault("tps", []).append(
                     (f"{short_label(self.label(v))}\\nsync {case[-3:].strip('_')}", m, rounds,
                      target if v in WTC_DEFAULTS else (wtc_ratio if v in ALTERNATIVES else None)))
+            # wt_cache against the reference of one more round trip per
+            # transaction (base_rt), round by round
+            for v in WTC_DEFAULTS if "base_rt" in self.values[case] else ():
+                rounds = self.per_round(case, v, base="base_rt")
+                if rounds:
+                    self.add(f"TPC-B tps, {TPCB_TITLES[case]}: {self.label(v)} / {self.label('base_rt')}",
+                             f"{fmt(self.median(case, 'base_rt'))} tps", f"{fmt(self.median(case, v))} tps",
+                             f"**{fmt(statistics.median(rounds))}**", " ".join(fmt(x) for x in rounds),
+                             "-", "CHECK FAILED" if self.failed[case][v] else "-")
 
     def note_values(self, case, variant, key):
         """A number from the legs' notes (key=value), round by round."""
