@@ -132,8 +132,10 @@ class Report:
                      target if v in WTC_DEFAULTS else (wtc_ratio if v in ALTERNATIVES else None)))
             # wt_cache against the reference of one more round trip per
             # transaction (base_rt), round by round
-            for v in WTC_DEFAULTS if "base_rt" in self.values[case] else ():
-                rounds = self.per_round(case, v, base="base_rt")
+            if "base_rt" not in self.values[case]:
+                continue
+            for v in WTC_DEFAULTS:
+                rounds = self.per_round(case, v, base="base_rt") if v in self.values[case] else []
                 if rounds:
                     self.add(f"TPC-B tps, {TPCB_TITLES[case]}: {self.label(v)} / {self.label('base_rt')}",
                              f"{fmt(self.median(case, 'base_rt'))} tps", f"{fmt(self.median(case, v))} tps",
