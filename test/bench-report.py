@@ -213,6 +213,17 @@ class Report:
                          self.verdict(m <= target, case, v, "base"))
                 self.plot.setdefault("lat", []).append(
                     (title.split(" (")[0].replace(" ", "\\n", 1) + via.replace(", ", "\\n"), m, added, target))
+                # the same legs' median transactions (pgbench -l)
+                med = case + "_p50"
+                if v not in self.values[med] or "base" not in self.values[med]:
+                    continue
+                added = self.per_round(med, v, op="diff")
+                m = statistics.median(added)
+                self.add(f"added commit latency, 1 client{via}: {title}, median transaction",
+                         f"{fmt(self.median(med, 'base'))} us", f"{fmt(self.median(med, v))} us",
+                         f"**{m:+.1f} us = {m / rtt:+.2f} RTT**", " ".join(f"{x:+.0f}" for x in added),
+                         f"<= 1.5 RTT + {2 * rows} us = {target:.1f} us",
+                         self.verdict(m <= target, med, v, "base"))
         self.plot["rtt"] = rtt
         return rtt
 
