@@ -27,6 +27,14 @@
 
 WtcConn		wtc_backend_conn = {.fd = -1};
 
+/*
+ * settings_target() of the settings as they are, computed once per change
+ * of the settings it depends on (their assign hooks call
+ * wtc_conn_settings_changed) rather than at every commit.
+ */
+static char settings_now[sizeof(wtc_backend_conn.target)];
+static bool settings_now_valid = false;
+
 /* wt_cache.unix_socket = 'auto': find the socket through the server */
 static bool
 socket_auto(void)
@@ -222,17 +230,31 @@ static int
 ensure(bool check_idle)
 {
 	WtcConn    *conn = &wtc_backend_conn;
-	char		target[sizeof(conn->target)];
 
-	settings_target(target, sizeof(target));
+	if (!settings_now_valid)
+	{
+		settings_target(settings_now, sizeof(settings_now));
+		settings_now_valid = true;
+	}
 	if (wtc_conn_is_open(conn))
 	{
-		if (strcmp(target, conn->target) == 0 &&
+		if (strcmp(settings_now, conn->target) == 0 &&
 			(!check_idle || wtc_conn_idle_ok(conn)))
 			return 0;
 		wtc_conn_close(conn);
 	}
 	return wtc_conn_open_loaded(conn);
+}
+
+/*
+ * wtc_conn_settings_changed
+ *		A setting that names the server, user or database may have changed
+ *		(an assign hook, guc.c): the next ensure() computes the target anew.
+ */
+void
+wtc_conn_settings_changed(void)
+{
+	settings_now_valid = false;
 }
 
 int

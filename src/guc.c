@@ -38,6 +38,22 @@ int			wtc_command_timeout_ms = 1000;
 int			wtc_reply_spin_us = 200;
 
 /*
+ * Assign hooks of the settings that say where and as whom the backend's
+ * connection goes (conn.c compares them with the open connection's)
+ */
+static void
+target_assign_string(const char *newval, void *extra)
+{
+	wtc_conn_settings_changed();
+}
+
+static void
+target_assign_int(int newval, void *extra)
+{
+	wtc_conn_settings_changed();
+}
+
+/*
  * wtc_guc_init
  *		Define the settings.  Called once from _PG_init.
  */
@@ -51,7 +67,7 @@ wtc_guc_init(void)
 							   "127.0.0.1",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   NULL, target_assign_string, NULL);
 
 	DefineCustomIntVariable("wt_cache.port",
 							gettext_noop("TCP port of the Valkey server."),
@@ -60,7 +76,7 @@ wtc_guc_init(void)
 							6379, 1, 65535,
 							PGC_SIGHUP,
 							0,
-							NULL, NULL, NULL);
+							NULL, target_assign_int, NULL);
 
 	DefineCustomStringVariable("wt_cache.unix_socket",
 							   gettext_noop("Unix socket of the Valkey server: a path, used instead of host and port; \"auto\"; or empty."),
@@ -69,7 +85,7 @@ wtc_guc_init(void)
 							   "auto",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   NULL, target_assign_string, NULL);
 
 	DefineCustomStringVariable("wt_cache.username",
 							   gettext_noop("Valkey ACL user wt_cache logs in as; empty for the default user."),
@@ -78,7 +94,7 @@ wtc_guc_init(void)
 							   "",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   NULL, target_assign_string, NULL);
 
 	DefineCustomStringVariable("wt_cache.password_file",
 							   gettext_noop("File whose first line is the password for Valkey; empty for no AUTH."),
@@ -87,7 +103,7 @@ wtc_guc_init(void)
 							   "",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   NULL, target_assign_string, NULL);
 
 	DefineCustomIntVariable("wt_cache.database",
 							gettext_noop("Valkey database number wt_cache writes to (SELECT)."),
@@ -96,7 +112,7 @@ wtc_guc_init(void)
 							0, 0, 65535,
 							PGC_SIGHUP,
 							0,
-							NULL, NULL, NULL);
+							NULL, target_assign_int, NULL);
 
 	DefineCustomIntVariable("wt_cache.connect_timeout",
 							gettext_noop("Time allowed to connect to Valkey, log in and load the script."),

@@ -27,6 +27,7 @@ extern WtcConn wtc_backend_conn;
 extern int	wtc_conn_ensure(void);
 extern int	wtc_conn_ensure_unchecked(void);
 extern int	wtc_conn_open_loaded(WtcConn *conn);
+extern void wtc_conn_settings_changed(void);
 
 /* module inits (commit.h has wtc_commit_init) */
 extern void wtc_config_init(void);
