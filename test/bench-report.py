@@ -308,9 +308,9 @@ class Report:
         title = (f"wt_cache bench ({m.get('mode')}, one run, {m.get('rounds')} rounds, "
                  f"shared {m.get('cores')}-core machine, load {m.get('load_start', '').split()[0]}"
                  f" -> {m.get('load_end', '').split()[0]}, steal {m.get('steal', '?')} %)")
-        widths = {"tps": 0.48, "lat": 0.28, "bulk": 0.24}
+        widths = {"tps": 0.56, "lat": 0.25, "bulk": 0.19}
         g = [
-            f'set terminal pngcairo noenhanced size 1600,560 font "DejaVu Sans,10"',
+            f'set terminal pngcairo noenhanced size 1900,560 font "DejaVu Sans,10"',
             f'set output "{png}"',
             f'set multiplot title "{title}"',
             'set style fill solid 0.6 border -1',
