@@ -28,7 +28,7 @@
 WtcConn		wtc_backend_conn = {.fd = -1};
 
 /*
- * settings_target() of the settings as they are, computed once per change
+ * current_target() of the settings as they are, computed once per change
  * of the settings it depends on (their assign hooks call
  * wtc_conn_settings_changed) rather than at every commit.
  */
@@ -53,18 +53,24 @@ socket_path(void)
 
 /*
  * Where and as whom the settings say to connect: the server, then the
- * user and database (auth.c).
+ * user and database (auth.c).  The same string as long as the settings
+ * stay as they are (see settings_now).
  */
-static void
-settings_target(char *dst, size_t dstlen)
+static const char *
+current_target(void)
 {
 	size_t		len;
 
-	wtc_conn_target(dst, dstlen, wtc_host, wtc_port, socket_path());
+	if (settings_now_valid)
+		return settings_now;
+	wtc_conn_target(settings_now, sizeof(settings_now), wtc_host, wtc_port,
+					socket_path());
 	if (socket_auto())
-		strlcat(dst, ":auto", dstlen);
-	len = strlen(dst);
-	wtc_auth_identity(dst + len, dstlen - len);
+		strlcat(settings_now, ":auto", sizeof(settings_now));
+	len = strlen(settings_now);
+	wtc_auth_identity(settings_now + len, sizeof(settings_now) - len);
+	settings_now_valid = true;
+	return settings_now;
 }
 
 /* What the server says of itself: its unix socket, run id and pid */
@@ -214,7 +220,7 @@ wtc_conn_open_loaded(WtcConn *conn)
 		strlcpy(conn->errbuf, err, sizeof(err));
 		return -1;
 	}
-	settings_target(conn->target, sizeof(conn->target));
+	strlcpy(conn->target, current_target(), sizeof(conn->target));
 	return 0;
 }
 
@@ -231,14 +237,9 @@ ensure(bool check_idle)
 {
 	WtcConn    *conn = &wtc_backend_conn;
 
-	if (!settings_now_valid)
-	{
-		settings_target(settings_now, sizeof(settings_now));
-		settings_now_valid = true;
-	}
 	if (wtc_conn_is_open(conn))
 	{
-		if (strcmp(settings_now, conn->target) == 0 &&
+		if (strcmp(current_target(), conn->target) == 0 &&
 			(!check_idle || wtc_conn_idle_ok(conn)))
 			return 0;
 		wtc_conn_close(conn);
