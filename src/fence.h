@@ -25,8 +25,10 @@ typedef struct WtcWriteBatch
 	StringInfoData out;			/* finished calls */
 	StringInfoData keys;		/* keys of the call being built */
 	StringInfoData vkeys;		/* their version keys */
-	StringInfoData args;		/* op and value of each of its keys */
+	StringInfoData ops;			/* the operation of each of its keys */
+	StringInfoData args;		/* the arguments of those operations */
 	int			call_keys;		/* keys in the call being built */
+	int			call_args;		/* arguments in args */
 	int			ncalls;
 	int			nkeys;
 	int			keys_per_call;
