@@ -62,8 +62,9 @@ wtc_install_deps() {
 
 # What only test/bench needs on top of wtc_install_deps: pgbench (in
 # postgresql-15), PL/Python and redis-py for the PL/Python alternative,
-# gnuplot for the plot.  Not part of wtc_install_deps, so that
-# ./test/check does not need them.
+# gnuplot for the plot, valgrind for the instruction counts
+# (test/bench-valkey).  Not part of wtc_install_deps, so that ./test/check
+# does not need them.
 wtc_install_bench_deps() {
 	local need=()
 	[ -f "${WTC_PG_ROOT:-}/usr/lib/postgresql/$PG_VERSION/lib/plpython3.so" ] ||
@@ -71,6 +72,7 @@ wtc_install_bench_deps() {
 	# (Debian's python3, the one PL/Python uses, not whichever is on PATH)
 	/usr/bin/python3 -c 'import redis' 2>/dev/null || need+=(python3-redis)
 	command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+	command -v valgrind >/dev/null || need+=(valgrind)
 	wtc_apt_install "${need[@]}"
 	# A private copy of PostgreSQL (WTC_PG_ROOT) made before PL/Python was
 	# installed lacks it: the package went to the system, and the copy must
