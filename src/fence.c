@@ -81,7 +81,10 @@ bool		wtc_test_fencing = true;
  * a key someone else wrote) does each key with no version cost a TYPE (of
  * the key and of its version key), as new rows would otherwise.  Deletes
  * and expiring writes cost a call each.  The MSET buffer is flushed before
- * any other write, so that the writes land in the order of the keys.
+ * any other write, so that the writes land in the order of the keys; the
+ * flush is written out where it happens rather than as a local function,
+ * whose closure, made anew by every call, cost about 2,000 instructions per
+ * TPC-B call (2 %, callgrind).
  * Under callgrind on Redis 7.0, a TPC-B call (three keys, one of them new)
  * took Valkey about 98,800 instructions with an argument per key's
  * operation and a status per key in the reply, about 89,000 in this form;
