@@ -138,11 +138,15 @@ trap 'wtc_cleanup' EXIT
 trap 'wtc_cleanup; exit 130' INT
 trap 'wtc_cleanup; exit 143' TERM
 
-# A TCP port nobody listens on (loopback)
+# A TCP port nobody listens on (loopback), below the kernel's range of
+# ephemeral ports, where a client's connection may hold a port that no one
+# listens on and a server's bind() would then fail
 wtc_free_port() {
-	local p i
+	local p i low
+	low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ "${low:-0}" -gt 21000 ] || low=32768
 	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % (low - 20000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
@@ -170,8 +174,10 @@ wtc_start_valkey() {
 		[ "$("$VALKEY_CLI" -p "$VALKEY_PORT" PING 2>/dev/null)" = PONG ] && break
 		sleep 0.1
 	done
-	[ "$("$VALKEY_CLI" -p "$VALKEY_PORT" PING 2>/dev/null)" = PONG ] ||
-		wtc_die "valkey did not start (see $VALKEY_DIR/valkey.log)"
+	if [ "$("$VALKEY_CLI" -p "$VALKEY_PORT" PING 2>/dev/null)" != PONG ]; then
+		tail -n 20 "$VALKEY_DIR/valkey.log" >&2
+		wtc_die "valkey did not start on port $VALKEY_PORT (see $VALKEY_DIR/valkey.log)"
+	fi
 	VALKEY_PID=$(cat "$VALKEY_DIR/valkey.pid")
 	WTC_CLEANUPS+=("kill -CONT $VALKEY_PID; kill $VALKEY_PID")
 	export VALKEY_PORT VALKEY_PID VALKEY_DIR
